@@ -1,0 +1,31 @@
+"""Shared bits of the benchmarks: machine details and summary statistics."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+
+
+def machine() -> str:
+    """CPU model, cores, and the versions that matter for the figures."""
+    import torch
+    import tritonclient
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"torch {torch.__version__}, tritonclient {tritonclient.__version__}, Triton 2.51"
+    )
+
+
+def summary(seconds: list[float]) -> str:
+    """Median and 90th percentile in milliseconds."""
+    ms = sorted(s * 1000 for s in seconds)
+    p90 = ms[min(len(ms) - 1, int(0.9 * len(ms)))]
+    return f"median {statistics.median(ms):7.2f} ms  p90 {p90:7.2f} ms  (n={len(ms)})"

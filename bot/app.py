@@ -1,0 +1,90 @@
+"""The bot: `create_bot(settings)`; `setup_hook` opens Triton's client and the DB, loads cogs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import report_error
+from bot.inference import InferenceClient
+from bot.jobs import Jobs, new_job_id
+from bot.settings import Settings
+from bot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+COGS = ("bot.cogs.imagine", "bot.cogs.status")
+
+
+class AtelierTree(app_commands.CommandTree):
+    """Gives every interaction a job id, and reports every error in one place."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        interaction.extras["job_id"] = new_job_id()
+        return True
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        bot = interaction.client
+        if isinstance(bot, AtelierBot) and "job_id" in interaction.extras:
+            await bot.jobs.fail(interaction.extras["job_id"], repr(error))
+        await report_error(interaction, error)
+
+
+class AtelierBot(commands.Bot):
+    """Atelier's discord.py client."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            tree_cls=AtelierTree,
+            **options,
+        )
+        self.settings = settings
+        self.inference = InferenceClient(
+            settings.triton_url or "",
+            timeout_s=settings.inference_timeout_s,
+            status_timeout_s=settings.status_timeout_s,
+        )
+        self.db = Database(settings.db_url)
+        self.jobs = Jobs(self.db)
+
+    async def setup_hook(self) -> None:
+        await self.inference.open()
+        await self.db.open()
+        for extension in COGS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Sync the slash commands, but only when they changed (Discord limits creations)."""
+        guild = discord.Object(self.settings.sync_guild_id) if self.settings.sync_guild_id else None
+        if guild:
+            self.tree.copy_global_to(guild=guild)
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        key = f"commands:{self.application_id}:{guild.id if guild else 'global'}"
+        if await self.db.get_state(key) == digest:
+            log.info("slash commands unchanged; not syncing")
+            return
+        synced = await self.tree.sync(guild=guild)
+        await self.db.set_state(key, digest)
+        log.info("synced %d slash commands (%s)", len(synced), "guild" if guild else "global")
+
+    async def close(self) -> None:
+        await super().close()
+        await self.inference.close()
+        await self.db.close()
+
+
+def create_bot(settings: Settings, **options: Any) -> AtelierBot:
+    """The bot for `settings`; `options` go to discord.py's Client (e.g. guild_ready_timeout)."""
+    return AtelierBot(settings, **options)

@@ -1,0 +1,148 @@
+"""`atelier`: up, selftest, imagine, test; `train` and `deploy` are handed on lazily.
+
+This is the one bot module allowed to reach `training/` (for `atelier train …`), and it
+does so only inside that subcommand, so the bot itself never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from bot.settings import Settings
+
+log = logging.getLogger("atelier")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `atelier` command."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "train":
+        from training.cli import main as train_main
+
+        return train_main(argv[1:])
+    if argv and argv[0] == "deploy":
+        from deploy.cli import main as deploy_main
+
+        return deploy_main(argv[1:])
+    args = parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return args.run(args, settings)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="atelier", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run Triton and the bot (the local stand-in if no token)")
+    up.add_argument("--standin-port", type=int, default=8790)
+    up.set_defaults(run=cmd_up)
+
+    selftest = commands.add_parser("selftest", help="drive every command once; exit 0 if all ok")
+    selftest.set_defaults(run=cmd_selftest)
+
+    imagine = commands.add_parser("imagine", help="generate PNGs from seeds S, S+1, … S+N-1")
+    imagine.add_argument("--seed", type=int, required=True)
+    imagine.add_argument("--n", type=int, default=1)
+    imagine.add_argument("--truncation", type=float, default=1.0)
+    imagine.add_argument("--out", type=Path, required=True)
+    imagine.set_defaults(run=cmd_imagine)
+
+    test = commands.add_parser("test", help="run the test suite (pytest arguments follow)")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.set_defaults(run=cmd_test)
+
+    commands.add_parser("train", help="training jobs: atelier train --help")
+    commands.add_parser("deploy", help="serving and rollout: atelier deploy --help")
+    return top
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    asyncio.run(serve_forever(settings, args.standin_port))
+    return 0
+
+
+async def serve_forever(settings: Settings, standin_port: int) -> None:
+    """Run the stack until Ctrl-C or SIGTERM."""
+    from bot.stack import running_stack
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_stack(settings, standin_port=standin_port) as stack:
+        if stack.triton:
+            print(f"Triton: local, gRPC {stack.triton.grpc_url}, log {stack.triton.log_path}")
+        else:
+            print(f"Triton: {settings.triton_url}")
+        if stack.standin:
+            url = stack.standin.base_url
+            print(
+                "No DISCORD_TOKEN set: running against the local Discord stand-in at "
+                f"{url}\nTry:  curl -s -X POST {url}/_standin/invoke "
+                '-d \'{"command": "imagine", "options": {"seed": 7}}\''
+            )
+        else:
+            print(f"Connected to Discord as {stack.bot.user}")
+        print("Atelier is up. Ctrl-C stops it.")
+        await stop.wait()
+
+
+def cmd_selftest(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.selftest import run_selftest
+
+    return 0 if asyncio.run(run_selftest(settings)) else 1
+
+
+def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.pipelines.imagine import imagine
+
+    async def run() -> None:
+        async with triton_client(settings) as client:
+            seeds = list(range(args.seed, args.seed + args.n))
+            images = await imagine(client, seeds, truncation=args.truncation)
+        args.out.mkdir(parents=True, exist_ok=True)
+        for image in images:
+            path = args.out / image.filename
+            path.write_bytes(image.png())
+            print(path)
+
+    asyncio.run(run())
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def triton_client(settings: Settings):
+    """An open InferenceClient: to TRITON_URL, or to a local Triton started for the call."""
+    from bot.inference import InferenceClient
+    from bot.stack import start_triton
+
+    triton = None if settings.triton_url else await start_triton(settings)
+    client = InferenceClient(
+        settings.triton_url or triton.grpc_url, timeout_s=settings.inference_timeout_s
+    )
+    await client.open()
+    try:
+        yield client
+    finally:
+        await client.close()
+        if triton:
+            await triton.stop()
+
+
+def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
+    import pytest
+
+    return pytest.main(args.pytest_args or [])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""From parsed options to finished files: the work shared by slash commands and the CLI."""

@@ -1,0 +1,73 @@
+"""`atelier selftest`: drive one interaction of every command through the whole stack."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Awaitable, Callable
+
+from PIL import Image
+
+from bot.media.images import read_png_record
+from bot.settings import Settings
+from bot.stack import running_stack
+from bot.standin import DiscordStandIn, StandInMessage
+from deploy.contracts import GAN
+
+ANSWER_TIMEOUT = 60.0
+
+Check = Callable[[DiscordStandIn], Awaitable[str]]
+
+
+async def answer(standin: DiscordStandIn, command: str, **options: object) -> StandInMessage:
+    """Invoke a command as a member and wait for its first real (not "thinking…") message."""
+    handle = await standin.invoke(command, options)
+    await handle.acknowledged(timeout=3)
+    return await handle.wait_for(lambda m: not m.deferred, timeout=ANSWER_TIMEOUT)
+
+
+async def check_imagine(standin: DiscordStandIn) -> str:
+    """/imagine seed:7 twice: a 64x64 PNG with its record, byte-identical both times."""
+    first, second = [await answer(standin, "imagine", seed=7) for _ in range(2)]
+    if first.ephemeral or len(first.attachments) != 1:
+        raise AssertionError(f"expected one public attachment, got {first.raw}")
+    data = standin.attachment_bytes(first.attachments[0])
+    size = Image.open(io.BytesIO(data)).size
+    record = read_png_record(data)
+    if size != (GAN.output("image").shape[1], GAN.output("image").shape[0]):
+        raise AssertionError(f"image size {size}")
+    if record["seed"] != 7 or record["model"] != "gan":
+        raise AssertionError(f"record {record}")
+    if standin.attachment_bytes(second.attachments[0]) != data:
+        raise AssertionError("the same seed gave different bytes")
+    return f"{size[0]}x{size[1]} PNG, gan v{record['model_version']}, reproducible"
+
+
+async def check_status(standin: DiscordStandIn) -> str:
+    """/status: ephemeral, Triton live, the gan model ready."""
+    message = await answer(standin, "status")
+    text = " ".join(f"{e.get('title')} {e.get('description')}" for e in message.embeds)
+    if not message.ephemeral or "live" not in text or "`gan`" not in text or "ready" not in text:
+        raise AssertionError(f"unexpected /status answer: {text!r}")
+    return text.replace("\n", " | ")
+
+
+CHECKS: dict[str, Check] = {"imagine": check_imagine, "status": check_status}
+
+
+async def run_selftest(settings: Settings) -> bool:
+    """Start the stack on the stand-in, run every check, print one line each."""
+    settings = settings.model_copy(update={"discord_token": None})
+    ok = True
+    async with running_stack(settings, guild_ready_timeout=0.5) as stack:
+        assert stack.standin is not None
+        for name, check in CHECKS.items():
+            started = time.perf_counter()
+            try:
+                detail, passed = await check(stack.standin), True
+            except Exception as error:  # report every failing command, then fail
+                detail, passed = f"{type(error).__name__}: {error}", False
+            ok = ok and passed
+            mark = "ok  " if passed else "FAIL"
+            print(f"{mark} /{name:<10} {time.perf_counter() - started:6.2f} s  {detail}")
+    return ok

@@ -1,0 +1,46 @@
+"""Settings from the environment (and an optional `.env` file), with embedded defaults.
+
+With nothing set, Atelier runs on a local Triton, a SQLite file and the local Discord
+stand-in. The Discord token is a SecretStr: it prints as '**********' and is never logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept both NAME and ATELIER_NAME."""
+    return AliasChoices(name, f"ATELIER_{name}")
+
+
+class Settings(BaseSettings):
+    """Everything Atelier reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ATELIER_", env_file=".env", extra="ignore")
+
+    discord_token: SecretStr | None = Field(None, validation_alias=_env("DISCORD_TOKEN"))
+    triton_url: str | None = Field(
+        None, validation_alias=_env("TRITON_URL"), description="gRPC host:port; unset = local"
+    )
+    database_url: str | None = Field(
+        None, validation_alias=_env("DATABASE_URL"), description="unset = SQLite in state_dir"
+    )
+    state_dir: Path = Path(".atelier")
+    model_repository: Path = Path("model_repository")
+    inference_timeout_s: float = Field(30.0, gt=0, description="end-to-end limit of one call")
+    status_timeout_s: float = Field(2.0, gt=0)
+    sync_guild_id: int | None = Field(None, description="sync commands to one guild (instant)")
+    log_level: str = "INFO"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.state_dir / "atelier.db"
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL: DATABASE_URL, or a SQLite file in the state folder."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"

@@ -1,0 +1,62 @@
+"""Shared fixtures: a real Triton over the committed model repository, the Discord
+stand-in, and the real bot on a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.app import AtelierBot
+from bot.settings import Settings
+from bot.stack import running_bot, start_triton
+from bot.standin import DiscordStandIn
+from deploy.triton import LocalTriton
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL_REPOSITORY = ROOT / "model_repository"
+
+
+def make_settings(state_dir: Path, **values: object) -> Settings:
+    """Settings for a test: its own state folder (SQLite file, Triton log), no token."""
+    return Settings(
+        state_dir=state_dir,
+        model_repository=MODEL_REPOSITORY,
+        discord_token=None,
+        database_url=None,
+        **values,
+    )
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("atelier")
+
+
+@pytest_asyncio.fixture(scope="session")
+async def triton(session_dir: Path) -> AsyncIterator[LocalTriton]:
+    """One real tritonserver for the session, serving model_repository/."""
+    server = await start_triton(make_settings(session_dir))
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def standin() -> AsyncIterator[DiscordStandIn]:
+    server = DiscordStandIn()
+    await server.start()
+    server.point_discord_py_here()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def bot(
+    session_dir: Path, triton: LocalTriton, standin: DiscordStandIn
+) -> AsyncIterator[AtelierBot]:
+    """The real Atelier bot, logged in to the stand-in, talking to the session's Triton."""
+    settings = make_settings(session_dir, triton_url=triton.grpc_url)
+    async with running_bot(settings, standin.token, guild_ready_timeout=0.1) as running:
+        yield running

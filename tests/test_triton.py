@@ -1,0 +1,103 @@
+"""A real tritonserver: the shared runner, batching, per-request errors, the client's errors."""
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import tritonclient.grpc.aio as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from bot.inference import InferenceClient, InferenceError
+from bot.pipelines.imagine import imagine
+from deploy.contracts import latent_for_seed
+from deploy.triton import LocalTriton
+
+MODEL_PT = Path(__file__).resolve().parent.parent / "model_repository" / "gan" / "1" / "model.pt"
+
+
+def local_images(seeds: list[int], truncation: float = 1.0) -> np.ndarray:
+    """The committed TorchScript generator, run in this process."""
+    model = torch.jit.load(str(MODEL_PT))
+    z = torch.from_numpy(np.stack([latent_for_seed(s) for s in seeds]))
+    with torch.inference_mode():
+        return model(z, torch.full((len(seeds), 1), truncation)).numpy()
+
+
+@pytest.fixture
+async def client(triton: LocalTriton):
+    client = InferenceClient(triton.grpc_url, timeout_s=30)
+    await client.open()
+    yield client
+    await client.close()
+
+
+def raw_inputs(seeds: list[int], truncation: float) -> list[grpcclient.InferInput]:
+    z = np.stack([latent_for_seed(s) for s in seeds])
+    t = np.full((len(seeds), 1), truncation, dtype=np.float32)
+    inputs = [grpcclient.InferInput("z", list(z.shape), "FP32")]
+    inputs.append(grpcclient.InferInput("truncation", list(t.shape), "FP32"))
+    inputs[0].set_data_from_numpy(z)
+    inputs[1].set_data_from_numpy(t)
+    return inputs
+
+
+async def test_served_equals_local_torchscript(client: InferenceClient) -> None:
+    images = await imagine(client, [7, 8, 9], truncation=0.8)
+    np.testing.assert_array_equal(np.stack([i.pixels for i in images]), local_images([7, 8, 9], 0.8))
+    assert {i.model_version for i in images} == {"1"}
+
+
+async def test_concurrent_requests_batch_and_match(client: InferenceClient) -> None:
+    """Requests that Triton batches together give the same bytes as requests served alone."""
+    seeds = list(range(100, 124))
+    results = await asyncio.gather(*(imagine(client, [s]) for s in seeds))
+    together = np.stack([r[0].pixels for r in results])
+    np.testing.assert_array_equal(together, local_images(seeds))
+
+
+async def test_bad_request_fails_alone(triton: LocalTriton) -> None:
+    """One request the model rejects fails; the requests batched with it still succeed."""
+    raw = grpcclient.InferenceServerClient(triton.grpc_url)
+    try:
+        calls = [raw.infer("gan", raw_inputs([s], 1.0)) for s in range(5)]
+        calls.insert(2, raw.infer("gan", raw_inputs([99], 5.0)))
+        results = await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        await raw.close()
+    failed = [r for r in results if isinstance(r, Exception)]
+    assert len(failed) == 1 and isinstance(failed[0], InferenceServerException)
+    assert "truncation must be between 0 and 2" in failed[0].message()
+    assert isinstance(results[2], Exception)
+
+
+async def test_client_checks_the_contract_before_sending(client: InferenceClient) -> None:
+    z = np.zeros((1, 128), np.float32)
+    with pytest.raises(InferenceError, match="truncation: values above 2"):
+        await client.infer("gan", {"z": z, "truncation": np.full((1, 1), 3, np.float32)})
+    with pytest.raises(InferenceError, match="shape"):
+        await client.infer("gan", {"z": z[:, :5], "truncation": np.ones((1, 1), np.float32)})
+
+
+async def test_client_explains_a_missing_version(client: InferenceClient) -> None:
+    z = np.zeros((1, 128), np.float32)
+    with pytest.raises(InferenceError, match="isn't loaded right now"):
+        await client.infer("gan", {"z": z, "truncation": np.ones((1, 1), np.float32)}, version="99")
+
+
+async def test_client_status_lists_loaded_versions(client: InferenceClient) -> None:
+    status = await client.status()
+    assert status.live
+    assert [(m.name, m.version, m.state) for m in status.models] == [("gan", "1", "READY")]
+
+
+async def test_client_explains_a_server_that_is_down() -> None:
+    client = InferenceClient("127.0.0.1:1", timeout_s=5)
+    await client.open()
+    try:
+        with pytest.raises(InferenceError, match="busy or down"):
+            await imagine(client, [1])
+        assert not (await client.status()).live
+    finally:
+        await client.close()
