@@ -81,7 +81,8 @@ async def run(n: int) -> None:
     print(f"baseline: in-process TorchScript batch 1  {summary(baseline)}")
     ratio = np.median(grpc_calls) / np.median(baseline)
     print(f"ratio: Triton gRPC call / in-process call = {ratio:.2f}x (median)")
-    print(f"ratio: /imagine end to end / in-process call = {np.median(end_to_end) / np.median(baseline):.2f}x")
+    ratio = np.median(end_to_end) / np.median(baseline)
+    print(f"ratio: /imagine end to end / in-process call = {ratio:.2f}x (median)")
 
 
 def _inputs(seed: int) -> dict[str, np.ndarray]:

@@ -55,7 +55,7 @@ class AtelierBot(commands.Bot):
             status_timeout_s=settings.status_timeout_s,
         )
         self.db = Database(settings.db_url)
-        self.jobs = Jobs(self.db)
+        self.jobs = Jobs(self.db, self.dispatch)
 
     async def setup_hook(self) -> None:
         await self.inference.open()

@@ -39,7 +39,7 @@ async def report_error(interaction: discord.Interaction, error: Exception) -> No
     job = job_id_of(interaction)
     cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     if isinstance(cause, UserFacingError | app_commands.AppCommandError):
-        log.warning("job %s failed: %s", job, cause)
+        log.warning("job %s failed: %s %s", job, cause, getattr(cause, "detail", ""))
     else:
         log.error("job %s failed", job, exc_info=cause)
     await send_ephemeral(interaction, user_message(error, job))

@@ -7,8 +7,11 @@ understands. The slash commands and the CLI both use it.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
@@ -17,15 +20,16 @@ from tritonclient.utils import InferenceServerException
 from bot.errors import UserFacingError
 from deploy.contracts import CONTRACTS
 
+T = TypeVar("T")
+Client = grpcclient.InferenceServerClient
 SERVER_DOWN = "The model server is busy or down. Try again in a minute."
 MAX_MESSAGE = 2**31 - 1
 CHANNEL_ARGS = [
     ("grpc.max_send_message_length", MAX_MESSAGE),
     ("grpc.max_receive_message_length", MAX_MESSAGE),
-    # Reconnect quickly once a restarted server is back (gRPC's default backoff reaches 120 s).
-    ("grpc.initial_reconnect_backoff_ms", 250),
-    ("grpc.min_reconnect_backoff_ms", 250),
-    ("grpc.max_reconnect_backoff_ms", 1000),
+    # Each channel its own connection: a shared one keeps a dead server's reconnect backoff.
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 
 
@@ -67,21 +71,41 @@ class InferenceClient:
         self.url = url
         self.timeout_s = timeout_s
         self.status_timeout_s = status_timeout_s
-        self._client: grpcclient.InferenceServerClient | None = None
+        self._client: Client | None = None
+        self._retired: list[Client] = []
+        self._reconnecting = asyncio.Lock()
 
     async def open(self) -> None:
-        self._client = grpcclient.InferenceServerClient(self.url, channel_args=CHANNEL_ARGS)
+        self._client = Client(self.url, channel_args=CHANNEL_ARGS)
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        for client in [*self._retired, *([self._client] if self._client else [])]:
+            await client.close()
+        self._client, self._retired = None, []
 
     @property
-    def client(self) -> grpcclient.InferenceServerClient:
+    def client(self) -> Client:
         if self._client is None:
             raise RuntimeError("InferenceClient.open() was not called")
         return self._client
+
+    async def _call(self, call: Callable[[Client], Awaitable[T]]) -> T:
+        """Run `call`; after a lost connection, retry once on a fresh channel.
+
+        A gRPC channel that lost its server backs off before reconnecting, so the first
+        requests after a Triton restart would fail; a new channel connects at once.
+        """
+        client = self.client
+        try:
+            return await call(client)
+        except InferenceServerException as error:
+            if not _connection_lost(error):
+                raise
+        async with self._reconnecting:
+            if self._client is client:  # the first caller to notice replaces the channel
+                self._retired.append(client)  # closed at shutdown: other calls may use it
+                self._client = Client(self.url, channel_args=CHANNEL_ARGS)
+        return await call(self.client)
 
     async def infer(
         self, model: str, inputs: dict[str, np.ndarray], *, version: str = ""
@@ -101,12 +125,14 @@ class InferenceClient:
         outputs = [grpcclient.InferRequestedOutput(spec.name) for spec in contract.outputs]
         started = time.perf_counter()
         try:
-            result = await self.client.infer(
-                model,
-                request,
-                model_version=version,
-                outputs=outputs,
-                client_timeout=self.timeout_s,
+            result = await self._call(
+                lambda client: client.infer(
+                    model,
+                    request,
+                    model_version=version,
+                    outputs=outputs,
+                    client_timeout=self.timeout_s,
+                )
             )
         except InferenceServerException as error:
             raise self._explain(model, error) from error
@@ -134,10 +160,11 @@ class InferenceClient:
 
     async def status(self) -> ServerStatus:
         """Liveness and each model's loaded versions, with a short timeout."""
+        timeout = self.status_timeout_s
         try:
-            live = await self.client.is_server_live(client_timeout=self.status_timeout_s)
+            live = await self._call(lambda client: client.is_server_live(client_timeout=timeout))
             index = await self.client.get_model_repository_index(
-                as_json=True, client_timeout=self.status_timeout_s
+                as_json=True, client_timeout=timeout
             )
         except InferenceServerException as error:
             return ServerStatus(False, [], error.message() or str(error.status()))
@@ -146,3 +173,8 @@ class InferenceClient:
             for m in index.get("models", [])
         ]
         return ServerStatus(live, models)
+
+
+def _connection_lost(error: InferenceServerException) -> bool:
+    """UNAVAILABLE because the connection failed (not because the server's queue is full)."""
+    return "UNAVAILABLE" in str(error.status()) and "queue" not in (error.message() or "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -17,10 +18,11 @@ def new_job_id() -> str:
 
 
 class Jobs:
-    """Creates and completes job rows."""
+    """Creates and completes job rows; announces `job_finished` / `job_failed` events."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, dispatch: Callable[..., None]) -> None:
         self.db = db
+        self.dispatch = dispatch
 
     async def start(
         self,
@@ -51,9 +53,11 @@ class Jobs:
         await self._update(
             job_id, status="done", model_version=model_version, message_id=message_id
         )
+        self.dispatch("job_finished", job_id)
 
     async def fail(self, job_id: str, error: str) -> None:
         await self._update(job_id, status="failed", error=error[:2000])
+        self.dispatch("job_failed", job_id)
 
     async def get(self, job_id: str) -> Job | None:
         async with self.db.session() as session:

@@ -10,24 +10,10 @@ import pytest
 import pytest_asyncio
 
 from bot.app import AtelierBot
-from bot.settings import Settings
 from bot.stack import running_bot, start_triton
 from bot.standin import DiscordStandIn
 from deploy.triton import LocalTriton
-
-ROOT = Path(__file__).resolve().parent.parent
-MODEL_REPOSITORY = ROOT / "model_repository"
-
-
-def make_settings(state_dir: Path, **values: object) -> Settings:
-    """Settings for a test: its own state folder (SQLite file, Triton log), no token."""
-    return Settings(
-        state_dir=state_dir,
-        model_repository=MODEL_REPOSITORY,
-        discord_token=None,
-        database_url=None,
-        **values,
-    )
+from tests.helpers import make_settings
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from bot.media.images import read_png_record
 from deploy.triton import LocalTriton
-from tests.test_triton import local_images
+from tests.helpers import local_images
 
 ROOT = Path(__file__).resolve().parent.parent
 ATELIER = [sys.executable, "-m", "bot.cli"]

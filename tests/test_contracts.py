@@ -26,7 +26,9 @@ def test_config_matches_contract(name: str, variant: str) -> None:
     assert config.backend == "atelier"
     assert config.max_batch_size >= contract.max_batch_size
     for tensors, specs in ((config.input, contract.inputs), (config.output, contract.outputs)):
-        got = [(t.name, model_config_pb2.DataType.Name(t.data_type), tuple(t.dims)) for t in tensors]
+        got = [
+            (t.name, model_config_pb2.DataType.Name(t.data_type), tuple(t.dims)) for t in tensors
+        ]
         assert got == [(s.name, DTYPES[s.dtype], s.shape) for s in specs]
     assert config.dynamic_batching.default_queue_policy.max_queue_size > 0
 

@@ -1,21 +1,20 @@
 """End to end: the real bot on the stand-in, a real Triton, a real SQLite file."""
 
+import asyncio
 import io
 import logging
 
 import numpy as np
 import pytest
 from PIL import Image
-from sqlalchemy import select
 
 from bot.app import AtelierBot
 from bot.media.images import read_png_record
 from bot.settings import Settings
 from bot.stack import running_bot
 from bot.standin import DiscordStandIn
-from bot.store.models import Job
 from deploy.triton import LocalTriton
-from tests.test_triton import local_images
+from tests.helpers import local_images
 
 
 async def first_answer(handle, timeout: float = 30):
@@ -25,6 +24,7 @@ async def first_answer(handle, timeout: float = 30):
 async def test_imagine_seed_7_sends_the_generators_pixels(
     bot: AtelierBot, standin: DiscordStandIn
 ) -> None:
+    finished = asyncio.ensure_future(bot.wait_for("job_finished", timeout=30))
     handle = await standin.invoke("imagine", {"seed": 7})
     ack = await handle.acknowledged(timeout=3)
     assert ack["type"] == 5  # deferred: "Atelier is thinking…"
@@ -35,12 +35,23 @@ async def test_imagine_seed_7_sends_the_generators_pixels(
     pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     np.testing.assert_array_equal(pixels, local_images([7])[0])
     record = read_png_record(data)
-    assert record == {"model": "gan", "model_version": "1", "seed": 7, "params": {"truncation": 1.0}}
+    assert record == {
+        "model": "gan",
+        "model_version": "1",
+        "seed": 7,
+        "params": {"truncation": 1.0},
+    }
 
-    async with bot.db.session() as session:
-        job = (await session.scalars(select(Job).where(Job.message_id == message.id))).one()
+    job_id = await finished
+    assert f"job `{job_id}`" in message.content
+    job = await bot.jobs.get(job_id)
+    assert job is not None and job.message_id == message.id
     assert (job.command, job.seed, job.model, job.model_version, job.status) == (
-        "imagine", 7, "gan", "1", "done"
+        "imagine",
+        7,
+        "gan",
+        "1",
+        "done",
     )
     assert job.user_id == int(standin.users["alice"]["id"])
 
@@ -67,10 +78,13 @@ async def test_random_seed_is_shown_and_recorded(bot: AtelierBot, standin: Disco
 async def test_out_of_range_options_get_an_ephemeral_message(
     bot: AtelierBot, standin: DiscordStandIn, options: dict, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Discord refuses such values; a client that breaks the rules still gets a clear answer."""
     caplog.set_level(logging.WARNING, logger="bot.errors")
-    handle = await standin.invoke("imagine", options)
+    with pytest.raises(ValueError, match="must be between"):
+        await standin.invoke("imagine", options)
+    handle = await standin.invoke("imagine", options, enforce_limits=False)
     message = await handle.wait_for(lambda m: m.ephemeral, timeout=10)
-    assert "doesn't fit the option" in message.content
+    assert "is outside" in message.content
     job = message.content.split("job `")[1].split("`")[0]
     assert any(job in record.getMessage() for record in caplog.records)
     assert bot.is_ready() and not bot.is_closed()

@@ -10,7 +10,7 @@ from bot.app import AtelierBot
 from bot.stack import running_bot, start_triton
 from bot.standin import DiscordStandIn
 from deploy.triton import LocalTriton
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 
 @pytest_asyncio.fixture

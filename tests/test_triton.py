@@ -1,11 +1,9 @@
 """A real tritonserver: the shared runner, batching, per-request errors, the client's errors."""
 
 import asyncio
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
@@ -13,16 +11,7 @@ from bot.inference import InferenceClient, InferenceError
 from bot.pipelines.imagine import imagine
 from deploy.contracts import latent_for_seed
 from deploy.triton import LocalTriton
-
-MODEL_PT = Path(__file__).resolve().parent.parent / "model_repository" / "gan" / "1" / "model.pt"
-
-
-def local_images(seeds: list[int], truncation: float = 1.0) -> np.ndarray:
-    """The committed TorchScript generator, run in this process."""
-    model = torch.jit.load(str(MODEL_PT))
-    z = torch.from_numpy(np.stack([latent_for_seed(s) for s in seeds]))
-    with torch.inference_mode():
-        return model(z, torch.full((len(seeds), 1), truncation)).numpy()
+from tests.helpers import local_images
 
 
 @pytest.fixture
@@ -45,7 +34,9 @@ def raw_inputs(seeds: list[int], truncation: float) -> list[grpcclient.InferInpu
 
 async def test_served_equals_local_torchscript(client: InferenceClient) -> None:
     images = await imagine(client, [7, 8, 9], truncation=0.8)
-    np.testing.assert_array_equal(np.stack([i.pixels for i in images]), local_images([7, 8, 9], 0.8))
+    np.testing.assert_array_equal(
+        np.stack([i.pixels for i in images]), local_images([7, 8, 9], 0.8)
+    )
     assert {i.model_version for i in images} == {"1"}
 
 

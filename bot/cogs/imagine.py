@@ -34,7 +34,8 @@ class Imagine(commands.Cog):
         job = await self.bot.jobs.start(interaction, model=MODEL, seed=seed, params=params)
         (image,) = await imagine(self.bot.inference, [seed], truncation=truncation)
         message = await interaction.followup.send(
-            f"seed `{seed}` · truncation {truncation:g} · {MODEL} v{image.model_version}",
+            f"seed `{seed}` · truncation {truncation:g} · {MODEL} v{image.model_version}"
+            f" · job `{job}`",
             file=discord.File(io.BytesIO(image.png()), filename=image.filename),
             wait=True,
         )

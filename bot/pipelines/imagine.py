@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.errors import UserFacingError
 from bot.inference import InferenceClient
 from bot.media.images import encode_png
 from deploy.contracts import GAN, SEED_MAX, latent_for_seed
@@ -42,6 +43,18 @@ class GeneratedImage:
         return encode_png(self.pixels, self.record)
 
 
+def check_options(seeds: Sequence[int], truncation: float) -> None:
+    """Raise UserFacingError for options outside what the model takes."""
+    bad = [seed for seed in seeds if not 0 <= seed <= SEED_MAX]
+    if bad:
+        raise UserFacingError(f"Seeds go from 0 to {SEED_MAX}; {bad[0]} is outside that.")
+    low, high = GAN.input("truncation").low, GAN.input("truncation").high
+    if not low <= truncation <= high:
+        raise UserFacingError(
+            f"Truncation goes from {low:g} to {high:g}; {truncation:g} is outside."
+        )
+
+
 def random_seed() -> int:
     return secrets.randbelow(SEED_MAX + 1)
 
@@ -54,6 +67,7 @@ async def imagine(
     version: str = "",
 ) -> list[GeneratedImage]:
     """Generate one image per seed, in batches of at most the model's batch size."""
+    check_options(seeds, truncation)
     params = {"truncation": truncation}
     images: list[GeneratedImage] = []
     for start in range(0, len(seeds), GAN.max_batch_size):
