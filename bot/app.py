@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 COGS = ("bot.cogs.imagine", "bot.cogs.status")
 
+# Atelier sends audio as attachments and never joins voice: skip discord.py's voice warnings.
+discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+
 
 class AtelierTree(app_commands.CommandTree):
     """Gives every interaction a job id, and reports every error in one place."""

@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         from deploy.cli import main as deploy_main
 
         return deploy_main(argv[1:])
+    if argv and argv[0] == "test":
+        import pytest
+
+        return pytest.main(argv[1:])
     args = parser().parse_args(argv)
     settings = Settings()
     logging.basicConfig(
@@ -56,10 +60,7 @@ def parser() -> argparse.ArgumentParser:
     imagine.add_argument("--out", type=Path, required=True)
     imagine.set_defaults(run=cmd_imagine)
 
-    test = commands.add_parser("test", help="run the test suite (pytest arguments follow)")
-    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    test.set_defaults(run=cmd_test)
-
+    commands.add_parser("test", help="run the test suite (pytest arguments may follow)")
     commands.add_parser("train", help="training jobs: atelier train --help")
     commands.add_parser("deploy", help="serving and rollout: atelier deploy --help")
     return top
@@ -136,12 +137,6 @@ async def triton_client(settings: Settings):
         await client.close()
         if triton:
             await triton.stop()
-
-
-def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
-    import pytest
-
-    return pytest.main(args.pytest_args or [])
 
 
 if __name__ == "__main__":

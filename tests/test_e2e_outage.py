@@ -41,6 +41,8 @@ async def test_triton_down_then_back(
     assert "model server is busy or down" in error.content and "job `" in error.content
     assert not any(m.attachments for m in handle.messages)
     assert handle.deleted  # the public "thinking…" placeholder was removed
+    job = await outage_bot.jobs.get(error.content.split("job `")[1].split("`")[0])
+    assert job is not None and job.status == "failed" and job.seed == 7  # nothing is lost
 
     status = await handle_answer(standin, "status")
     assert "down" in status.embeds[0]["title"]

@@ -92,3 +92,14 @@ async def test_client_explains_a_server_that_is_down() -> None:
         assert not (await client.status()).live
     finally:
         await client.close()
+
+
+async def test_client_explains_a_slow_backend(triton: LocalTriton) -> None:
+    """A call over its time limit becomes a clear message, not a hang or a traceback."""
+    client = InferenceClient(triton.grpc_url, timeout_s=0.001)
+    await client.open()
+    try:
+        with pytest.raises(InferenceError, match="took longer than 0.001 s"):
+            await imagine(client, list(range(16)))
+    finally:
+        await client.close()
