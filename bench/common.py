@@ -9,8 +9,9 @@ import statistics
 
 def machine() -> str:
     """CPU model, cores, and the versions that matter for the figures."""
+    from importlib.metadata import version
+
     import torch
-    import tritonclient
 
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -20,7 +21,8 @@ def machine() -> str:
         pass
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, tritonclient {tritonclient.__version__}, Triton 2.51"
+        f"torch {torch.__version__}, tritonclient {version('tritonclient')}, "
+        f"nvidia-pytriton {version('nvidia-pytriton')} (tritonserver 2.51)"
     )
 
 

@@ -3,9 +3,10 @@
 Runs the whole stack (local Triton, the Discord stand-in, the real bot), sends N
 `/imagine seed:i` interactions one after another and measures, per interaction:
   end to end   stand-in sends INTERACTION_CREATE -> the PNG followup arrives
-  Triton       the server's own time per request (inference statistics, queue + compute)
-  gRPC call    the bot's inference client round trip, measured on the same seeds
-  bot          end to end minus the gRPC call (Discord plumbing, PNG encoding, DB)
+  gRPC call    the bot's own inference client round trip inside that interaction
+  Triton       the server's time per request over the same interactions (its statistics:
+               queue + compute), so gRPC call - Triton = transport and (de)serialisation
+  bot          end to end minus the gRPC call (Discord plumbing, job rows, PNG encoding)
 Baseline in the same run: the same TorchScript file called in-process at batch 1.
 
     .venv/bin/python -m bench.imagine_latency [--n 40]
@@ -60,6 +61,7 @@ async def run(n: int) -> None:
             standin, client = stack.standin, stack.bot.inference
             assert standin is not None
             await imagine(client, [0])  # warm-up
+            grpc_calls = record_call_times(client)
             count0, ns0 = await server_seconds_per_request(client)
             end_to_end = []
             for seed in seeds:
@@ -67,15 +69,12 @@ async def run(n: int) -> None:
                 await handle.wait_for(lambda m: not m.deferred, timeout=60)
                 end_to_end.append(time.monotonic() - handle.created_at)
             count1, ns1 = await server_seconds_per_request(client)
-            grpc_calls = []
-            for seed in seeds:
-                grpc_calls.append((await client.infer("gan", _inputs(seed))).seconds)
     triton_ms = (ns1 - ns0) / max(1, count1 - count0) * 1000
     baseline = in_process_baseline(seeds)
     bot = [e - g for e, g in zip(end_to_end, grpc_calls, strict=True)]
     print(f"machine: {machine()}")
     print(f"/imagine end to end     {summary(end_to_end)}")
-    print(f"  gRPC call to Triton   {summary(grpc_calls)}")
+    print(f"  gRPC call to Triton   {summary(grpc_calls)}  mean {np.mean(grpc_calls) * 1e3:.2f} ms")
     print(f"    inside Triton       mean {triton_ms:7.2f} ms per request (server statistics)")
     print(f"  in the bot            {summary(bot)}")
     print(f"baseline: in-process TorchScript batch 1  {summary(baseline)}")
@@ -85,8 +84,18 @@ async def run(n: int) -> None:
     print(f"ratio: /imagine end to end / in-process call = {ratio:.2f}x (median)")
 
 
-def _inputs(seed: int) -> dict[str, np.ndarray]:
-    return {"z": latent_for_seed(seed)[None], "truncation": np.ones((1, 1), np.float32)}
+def record_call_times(client: InferenceClient) -> list[float]:
+    """Wrap the bot's client so that every infer() appends its round trip to a list."""
+    times: list[float] = []
+    infer = client.infer
+
+    async def timed(*args, **kwargs):
+        result = await infer(*args, **kwargs)
+        times.append(result.seconds)
+        return result
+
+    client.infer = timed  # type: ignore[method-assign]
+    return times
 
 
 def main() -> None:
