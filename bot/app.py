@@ -66,6 +66,21 @@ class AtelierBot(commands.Bot):
         for extension in COGS:
             await self.load_extension(extension)
         await self.sync_commands()
+        await self.log_triton_readiness()
+
+    async def log_triton_readiness(self) -> None:
+        """Say at start-up whether Triton answers and which model versions are ready."""
+        status = await self.inference.status()
+        if not status.live:
+            log.warning(
+                "Triton at %s does not answer (%s); model commands will reply with an error "
+                "until it does",
+                self.inference.url,
+                status.error,
+            )
+            return
+        models = ", ".join(f"{m.name} v{m.version} {m.state}" for m in status.models)
+        log.info("Triton at %s is live: %s", self.inference.url, models or "no models")
 
     async def sync_commands(self) -> None:
         """Sync the slash commands, but only when they changed (Discord limits creations)."""

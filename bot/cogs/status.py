@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -40,7 +42,8 @@ class Status(commands.Cog):
     async def status(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
         embed = describe(await self.bot.inference.status())
-        embed.set_footer(text=f"gateway latency {self.bot.latency * 1000:.0f} ms")
+        if math.isfinite(self.bot.latency):
+            embed.set_footer(text=f"gateway latency {self.bot.latency * 1000:.0f} ms")
         await interaction.followup.send(embed=embed, ephemeral=True)
 
 
