@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -35,10 +36,8 @@ class AtelierTree(app_commands.CommandTree):
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        bot = interaction.client
-        if isinstance(bot, AtelierBot) and "job_id" in interaction.extras:
-            await bot.jobs.fail(interaction.extras["job_id"], repr(error))
-        await report_error(interaction, error)
+        assert isinstance(interaction.client, AtelierBot)
+        await interaction.client.report_failure(interaction, error)
 
 
 class AtelierBot(commands.Bot):
@@ -96,6 +95,22 @@ class AtelierBot(commands.Bot):
         synced = await self.tree.sync(guild=guild)
         await self.db.set_state(key, digest)
         log.info("synced %d slash commands (%s)", len(synced), "guild" if guild else "global")
+
+    async def report_failure(self, interaction: discord.Interaction, error: Exception) -> None:
+        """Mark the interaction's job failed, log it and tell the user (ephemerally)."""
+        if "job_id" in interaction.extras:
+            await self.jobs.fail(interaction.extras["job_id"], repr(error))
+        await report_error(interaction, error)
+
+    async def run_component(
+        self, interaction: discord.Interaction, work: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run a button's work with a job id and the same error reporting as slash commands."""
+        interaction.extras.setdefault("job_id", new_job_id())
+        try:
+            await work()
+        except Exception as error:
+            await self.report_failure(interaction, error)
 
     async def close(self) -> None:
         await super().close()

@@ -31,12 +31,16 @@ class Jobs:
         model: str | None = None,
         seed: int | None = None,
         params: dict[str, Any] | None = None,
+        command: str | None = None,
+        parent_id: str | None = None,
     ) -> str:
         """Store the job of `interaction` (its id comes from the command tree) and return its id."""
         job_id = interaction.extras["job_id"]
-        command = interaction.command.qualified_name if interaction.command else "component"
+        if command is None:
+            command = interaction.command.qualified_name if interaction.command else "component"
         row = Job(
             id=job_id,
+            parent_id=parent_id,
             command=command,
             user_id=interaction.user.id,
             guild_id=interaction.guild_id,
@@ -51,13 +55,20 @@ class Jobs:
 
     async def finish(self, job_id: str, *, model_version: str, message_id: int | None) -> None:
         await self._update(
-            job_id, status="done", model_version=model_version, message_id=message_id
+            job_id,
+            status="done",
+            model_version=model_version,
+            message_id=message_id,
+            finished_at=utcnow(),
         )
         self.dispatch("job_finished", job_id)
 
     async def fail(self, job_id: str, error: str) -> None:
-        await self._update(job_id, status="failed", error=error[:2000])
+        await self._update(job_id, status="failed", error=error[:2000], finished_at=utcnow())
         self.dispatch("job_failed", job_id)
+
+    async def share(self, job_id: str, shared: bool) -> None:
+        await self._update(job_id, shared=shared)
 
     async def get(self, job_id: str) -> Job | None:
         async with self.db.session() as session:
@@ -70,4 +81,3 @@ class Jobs:
                 return
             for key, value in values.items():
                 setattr(row, key, value)
-            row.finished_at = utcnow()

@@ -12,15 +12,22 @@ from deploy.contracts import latent_for_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_REPOSITORY = ROOT / "model_repository"
-MODEL_PT = MODEL_REPOSITORY / "gan" / "1" / "model.pt"
+GAN_VERSION = str(
+    max(int(p.name) for p in (MODEL_REPOSITORY / "gan").iterdir() if p.name.isdigit())
+)
+MODEL_PT = MODEL_REPOSITORY / "gan" / GAN_VERSION / "model.pt"  # the version Triton serves
+
+
+def local_generate(z: np.ndarray, truncation: float = 1.0) -> np.ndarray:
+    """The served TorchScript generator, run in this process on latent vectors."""
+    model = torch.jit.load(str(MODEL_PT))
+    with torch.inference_mode():
+        return model(torch.from_numpy(z), torch.full((len(z), 1), truncation)).numpy()
 
 
 def local_images(seeds: list[int], truncation: float = 1.0) -> np.ndarray:
-    """The committed TorchScript generator, run in this process."""
-    model = torch.jit.load(str(MODEL_PT))
-    z = torch.from_numpy(np.stack([latent_for_seed(s) for s in seeds]))
-    with torch.inference_mode():
-        return model(z, torch.full((len(seeds), 1), truncation)).numpy()
+    """The served TorchScript generator, run in this process on seeds."""
+    return local_generate(np.stack([latent_for_seed(s) for s in seeds]), truncation)
 
 
 def make_settings(state_dir: Path, **values: object) -> Settings:

@@ -14,7 +14,7 @@ from bot.settings import Settings
 from bot.stack import running_bot
 from bot.standin import DiscordStandIn
 from deploy.triton import LocalTriton
-from tests.helpers import local_images
+from tests.helpers import GAN_VERSION, local_images
 
 
 async def first_answer(handle, timeout: float = 30):
@@ -37,8 +37,9 @@ async def test_imagine_seed_7_sends_the_generators_pixels(
     record = read_png_record(data)
     assert record == {
         "model": "gan",
-        "model_version": "1",
+        "model_version": GAN_VERSION,
         "seed": 7,
+        "variations": [],
         "params": {"truncation": 1.0},
     }
 
@@ -50,7 +51,7 @@ async def test_imagine_seed_7_sends_the_generators_pixels(
         "imagine",
         7,
         "gan",
-        "1",
+        GAN_VERSION,
         "done",
     )
     assert job.user_id == int(standin.users["alice"]["id"])
@@ -97,7 +98,7 @@ async def test_status_shows_triton_and_model_versions(
     assert message.ephemeral
     (embed,) = message.embeds
     assert "live" in embed["title"]
-    assert "`gan` v1 ready" in embed["description"]
+    assert f"`gan` v{GAN_VERSION} ready" in embed["description"]
 
 
 async def test_commands_synced_once_and_not_again_when_unchanged(

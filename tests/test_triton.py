@@ -11,7 +11,7 @@ from bot.inference import InferenceClient, InferenceError
 from bot.pipelines.imagine import imagine
 from deploy.contracts import latent_for_seed
 from deploy.triton import LocalTriton
-from tests.helpers import local_images
+from tests.helpers import GAN_VERSION, local_images
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ async def test_served_equals_local_torchscript(client: InferenceClient) -> None:
     np.testing.assert_array_equal(
         np.stack([i.pixels for i in images]), local_images([7, 8, 9], 0.8)
     )
-    assert {i.model_version for i in images} == {"1"}
+    assert {i.model_version for i in images} == {GAN_VERSION}
 
 
 async def test_concurrent_requests_batch_and_match(client: InferenceClient) -> None:
@@ -80,7 +80,8 @@ async def test_client_explains_a_missing_version(client: InferenceClient) -> Non
 async def test_client_status_lists_loaded_versions(client: InferenceClient) -> None:
     status = await client.status()
     assert status.live
-    assert [(m.name, m.version, m.state) for m in status.models] == [("gan", "1", "READY")]
+    ready = [(m.name, m.version) for m in status.models if m.state == "READY"]
+    assert ready == [("gan", GAN_VERSION)]
 
 
 async def test_client_explains_a_server_that_is_down() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -23,6 +23,7 @@ class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    parent_id: Mapped[str | None] = mapped_column(String(32))  # the job whose button made it
     command: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[int | None] = mapped_column(BigInteger)
     guild_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -34,6 +35,7 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), default="running")
     error: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)  # others may press its buttons
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -1,0 +1,1 @@
+"""Persistent message components (DynamicItem): their custom_id holds the job's key."""
