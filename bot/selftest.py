@@ -43,6 +43,25 @@ async def check_imagine(standin: DiscordStandIn) -> str:
     return f"{size[0]}x{size[1]} PNG, gan v{record['model_version']}, reproducible"
 
 
+async def check_imagine_buttons(standin: DiscordStandIn) -> str:
+    """/imagine count:4, then V1 and U1 on the grid: a variation grid and an upscale."""
+    grid = await answer(standin, "imagine", seed=11, count=4)
+    ids = {c.get("label"): c["custom_id"] for row in grid.components for c in row["components"]}
+    variation = await standin.click(grid, ids["V1"])
+    upscaled = await standin.click(grid, ids["U1"])
+    v1, u1 = [
+        await h.wait_for(lambda m: not m.deferred, timeout=ANSWER_TIMEOUT)
+        for h in (variation, upscaled)
+    ]
+    images = read_png_record(standin.attachment_bytes(v1.attachments[0]))["images"]
+    if {image["seed"] for image in images} != {11} or len(images) != 4:
+        raise AssertionError(f"V1 gave {images}")
+    size = Image.open(io.BytesIO(standin.attachment_bytes(u1.attachments[0]))).size
+    if size != (256, 256):
+        raise AssertionError(f"U1 gave {size}")
+    return "grid of 4, V1 variations of seed 11, U1 256x256"
+
+
 async def check_status(standin: DiscordStandIn) -> str:
     """/status: ephemeral, Triton live, the gan model ready."""
     message = await answer(standin, "status")
@@ -52,7 +71,11 @@ async def check_status(standin: DiscordStandIn) -> str:
     return text.replace("\n", " | ")
 
 
-CHECKS: dict[str, Check] = {"imagine": check_imagine, "status": check_status}
+CHECKS: dict[str, Check] = {
+    "imagine": check_imagine,
+    "imagine V/U": check_imagine_buttons,
+    "status": check_status,
+}
 
 
 async def run_selftest(settings: Settings) -> bool:
@@ -69,5 +92,5 @@ async def run_selftest(settings: Settings) -> bool:
                 detail, passed = f"{type(error).__name__}: {error}", False
             ok = ok and passed
             mark = "ok  " if passed else "FAIL"
-            print(f"{mark} /{name:<10} {time.perf_counter() - started:6.2f} s  {detail}")
+            print(f"{mark} /{name:<12} {time.perf_counter() - started:6.2f} s  {detail}")
     return ok

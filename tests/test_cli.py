@@ -30,7 +30,8 @@ def run(args: list[str], tmp_path: Path, timeout: float, **env: str) -> subproce
 def test_selftest_exits_zero(tmp_path: Path) -> None:
     result = run(["selftest"], tmp_path, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "ok   /imagine" in result.stdout and "ok   /status" in result.stdout
+    assert "ok   /imagine " in result.stdout and "ok   /status " in result.stdout
+    assert "ok   /imagine V/U" in result.stdout
     assert (tmp_path / "state" / "atelier.db").exists()
 
 
