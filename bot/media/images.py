@@ -6,11 +6,14 @@ from __future__ import annotations
 import io
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageOps, PngImagePlugin
+
+from bot.errors import UserFacingError
 
 RECORD_KEY = "atelier"
 EXIF_DESCRIPTION = 0x010E  # ImageDescription: holds the record in WebP files
@@ -94,3 +97,73 @@ def encode_webp_animation(
 def read_webp_record(data: bytes) -> dict[str, Any]:
     with Image.open(io.BytesIO(data)) as image:
         return json.loads(image.getexif()[EXIF_DESCRIPTION])
+
+
+MAX_PIXELS = 40_000_000  # decoded pixels we accept at all (Pillow's own bomb limit is ~89 M)
+READABLE = "PNG, JPEG, WebP or GIF"
+
+
+class BadImage(UserFacingError):
+    """An upload that can't be used as an image; the message says why."""
+
+
+def decode_upload(data: bytes, *, max_side: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an uploaded image safely into HWC uint8 RGB.
+
+    Size is checked from the header before decoding (no decompression bombs), EXIF
+    orientation is applied, animations give their first frame, CMYK/16-bit/palette are
+    converted, alpha is composited on white, and the longest side is capped at `max_side`.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise BadImage("That image is too large to open safely.") from error
+        except (OSError, SyntaxError, ValueError) as error:  # what Pillow raises
+            raise BadImage(f"That file isn't an image I can read ({READABLE}).") from error
+        with image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise BadImage(
+                    f"That image is {width}×{height}: over {max_pixels // 1_000_000} "
+                    "megapixels is too large."
+                )
+            try:
+                image.seek(0)
+                image.load()
+                return _to_rgb_array(ImageOps.exif_transpose(image), max_side)
+            except (OSError, SyntaxError, ValueError, EOFError) as error:
+                raise BadImage("That image file is damaged or cut short.") from error
+
+
+def _to_rgb_array(image: Image.Image, max_side: int) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        image = Image.fromarray((np.asarray(image, np.float64) / 257).clip(0, 255).astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    image = image.convert("RGB")
+    if max(image.size) > max_side:
+        scale = max_side / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.asarray(image)
+
+
+def encode_under_limit(
+    pixels: np.ndarray, record: Mapping[str, Any], limit: int
+) -> tuple[bytes, str]:
+    """PNG if it fits in `limit` bytes, else the best JPEG quality that fits; (bytes, suffix)."""
+    data = encode_png(pixels, record)
+    if len(data) <= limit:
+        return data, "png"
+    exif = Image.Exif()
+    exif[EXIF_DESCRIPTION] = record_json(record)
+    for quality in (95, 90, 85, 75, 60, 45):
+        buffer = io.BytesIO()
+        _rgb(pixels).save(buffer, format="JPEG", quality=quality, exif=exif.tobytes())
+        if buffer.tell() <= limit:
+            return buffer.getvalue(), "jpg"
+    raise BadImage("The result is too large to send here, even as a JPEG.")
