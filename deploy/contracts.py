@@ -40,8 +40,11 @@ class TensorSpec:
         shape = tuple(array.shape[1:] if batched else array.shape)
         if array.dtype != self.numpy_dtype:
             raise ValueError(f"{self.name}: dtype {array.dtype}, expected {self.dtype}")
-        if shape != self.shape:
-            raise ValueError(f"{self.name}: shape {shape}, expected {self.shape}")
+        fits = len(shape) == len(self.shape) and all(
+            want in (-1, got) for want, got in zip(self.shape, shape, strict=True)
+        )
+        if not fits:
+            raise ValueError(f"{self.name}: shape {shape}, expected {self.shape} (-1: any)")
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise ValueError(f"{self.name}: contains NaN or Inf")
         if array.size and self.low is not None and array.min() < self.low:
@@ -86,7 +89,46 @@ GAN = ModelContract(
     summary="Image generator: latent vectors to RGB images.",
 )
 
-CONTRACTS: dict[str, ModelContract] = {GAN.name: GAN}
+STYLE_MAX_SIDE = 1024  # the longest side the bot sends; the models take any size
+
+_PHOTO_IN = TensorSpec("image", "UINT8", (-1, -1, 3), 0, 255, doc="RGB, HWC, any size")
+_PHOTO_OUT = TensorSpec("image", "UINT8", (-1, -1, 3), 0, 255, doc="RGB, same size as input")
+_STRENGTH = TensorSpec("strength", "FP32", (1,), 0.0, 1.0, doc="0 = the input, 1 = full style")
+
+STYLE = ModelContract(
+    name="style",
+    inputs=(
+        _PHOTO_IN,
+        TensorSpec(
+            "style_weights",
+            "FP32",
+            (-1,),
+            0.0,
+            1.0,
+            doc="one weight per named style (config parameter `styles`), summing to 1",
+        ),
+        _STRENGTH,
+    ),
+    outputs=(_PHOTO_OUT,),
+    max_batch_size=4,
+    summary="Named styles (conditional instance norm): a photo restyled, blendable.",
+)
+
+STYLE_ARBITRARY = ModelContract(
+    name="style_arbitrary",
+    inputs=(
+        _PHOTO_IN,
+        TensorSpec("style_image", "UINT8", (-1, -1, 3), 0, 255, doc="any picture as the style"),
+        _STRENGTH,
+    ),
+    outputs=(_PHOTO_OUT,),
+    max_batch_size=4,
+    summary="Arbitrary style: a photo restyled after any other picture.",
+)
+
+CONTRACTS: dict[str, ModelContract] = {
+    contract.name: contract for contract in (GAN, STYLE, STYLE_ARBITRARY)
+}
 
 
 def latent_for_seed(seed: int, dim: int = GAN_LATENT_DIM) -> np.ndarray:

