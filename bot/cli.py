@@ -60,6 +60,17 @@ def parser() -> argparse.ArgumentParser:
     imagine.add_argument("--out", type=Path, required=True)
     imagine.set_defaults(run=cmd_imagine)
 
+    style = commands.add_parser("style", help="restyle a picture through the same Triton path")
+    style.add_argument("image", type=Path, nargs="?")
+    style.add_argument("--style", help="a named style (see --list)")
+    style.add_argument("--style-image", type=Path, help="or any picture as the style")
+    style.add_argument("--strength", type=float, default=1.0)
+    style.add_argument("--blend-with")
+    style.add_argument("--blend", type=float, default=0.5)
+    style.add_argument("--out", type=Path)
+    style.add_argument("--list", action="store_true", help="print the style names, one per line")
+    style.set_defaults(run=cmd_style)
+
     commands.add_parser("test", help="run the test suite (pytest arguments may follow)")
     commands.add_parser("train", help="training jobs: atelier train --help")
     commands.add_parser("deploy", help="serving and rollout: atelier deploy --help")
@@ -117,6 +128,42 @@ def cmd_imagine(args: argparse.Namespace, settings: Settings) -> int:
             print(path)
 
     asyncio.run(run())
+    return 0
+
+
+def cmd_style(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.errors import UserFacingError
+    from bot.media.images import decode_upload, encode_png
+    from bot.pipelines.style import style_names, stylize, stylize_arbitrary
+
+    if not args.list and (args.image is None or args.out is None):
+        print("atelier style: give IMAGE and --out (or --list)", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        async with triton_client(settings) as client:
+            if args.list:
+                print("\n".join(await style_names(client)))
+                return
+            pixels = decode_upload(args.image.read_bytes(), max_side=settings.style_max_side)
+            if args.style_image:
+                style_pixels = decode_upload(args.style_image.read_bytes(), max_side=256)
+                result = await stylize_arbitrary(
+                    client, pixels, style_pixels, strength=args.strength
+                )
+            else:
+                result = await stylize(
+                    client, pixels, style=args.style, strength=args.strength,
+                    blend_with=args.blend_with, blend=args.blend,
+                )  # fmt: skip
+        args.out.write_bytes(encode_png(result.pixels, result.record))
+        print(args.out)
+
+    try:
+        asyncio.run(run())
+    except UserFacingError as error:
+        print(f"atelier style: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

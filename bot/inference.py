@@ -158,6 +158,19 @@ class InferenceClient:
             return InferenceError(f"The model refused these options: {text}", detail)
         return InferenceError(f"The model failed on this request: {text[:300]}", detail)
 
+    async def model_parameters(self, model: str) -> dict[str, str]:
+        """The `parameters` of a model's config (e.g. the style names), from Triton."""
+        try:
+            config = await self._call(
+                lambda client: client.get_model_config(
+                    model, as_json=True, client_timeout=self.status_timeout_s
+                )
+            )
+        except InferenceServerException as error:
+            raise self._explain(model, error) from error
+        parameters = config.get("config", {}).get("parameters", {})
+        return {key: value.get("string_value", "") for key, value in parameters.items()}
+
     async def status(self) -> ServerStatus:
         """Liveness and each model's loaded versions, with a short timeout."""
         timeout = self.status_timeout_s

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from PIL import Image
 
+from bot.assets import SAMPLE_PHOTO
 from bot.media.images import read_png_record
 from bot.settings import Settings
 from bot.stack import running_stack
@@ -62,6 +63,21 @@ async def check_imagine_buttons(standin: DiscordStandIn) -> str:
     return "grid of 4, V1 variations of seed 11, U1 256x256"
 
 
+async def check_style(standin: DiscordStandIn) -> str:
+    """/styles lists the styles; /style restyles the sample photo in the first of them."""
+    sheet = await answer(standin, "styles")
+    names = [part.split("`")[1] for part in sheet.content.split(":", 1)[1].split(",")]
+    photo = ("astronaut.jpg", SAMPLE_PHOTO.read_bytes(), "image/jpeg")
+    handle = await standin.invoke("style", {"style": names[0]}, attachments={"image": photo})
+    styled = await handle.wait_for(lambda m: not m.deferred, timeout=ANSWER_TIMEOUT)
+    if not styled.attachments:
+        raise AssertionError(f"/style answered {styled.content!r}")
+    size = Image.open(io.BytesIO(standin.attachment_bytes(styled.attachments[0]))).size
+    if size != Image.open(SAMPLE_PHOTO).size:
+        raise AssertionError(f"/style changed the size to {size}")
+    return f"{len(names)} styles; `{names[0]}` on a {size[0]}x{size[1]} photo"
+
+
 async def check_status(standin: DiscordStandIn) -> str:
     """/status: ephemeral, Triton live, the gan model ready."""
     message = await answer(standin, "status")
@@ -74,6 +90,7 @@ async def check_status(standin: DiscordStandIn) -> str:
 CHECKS: dict[str, Check] = {
     "imagine": check_imagine,
     "imagine V/U": check_imagine_buttons,
+    "style": check_style,
     "status": check_status,
 }
 

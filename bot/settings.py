@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     model_repository: Path = Path("model_repository")
     inference_timeout_s: float = Field(30.0, gt=0, description="end-to-end limit of one call")
     status_timeout_s: float = Field(2.0, gt=0)
+    style_max_side: int = Field(1024, ge=16, description="longest side of /style results")
+    max_upload_bytes: int = Field(25 * 2**20, gt=0, description="largest image read from users")
     sync_guild_id: int | None = Field(None, description="sync commands to one guild (instant)")
     log_level: str = "INFO"
 

@@ -47,6 +47,27 @@ def test_imagine_cli_writes_pngs_through_triton(tmp_path: Path, triton: LocalTri
 
 
 def test_bot_never_imports_torch() -> None:
-    modules = "bot.cli, bot.app, bot.stack, bot.selftest, bot.cogs.imagine, bot.cogs.status"
+    modules = (
+        "bot.cli, bot.app, bot.stack, bot.selftest, bot.cogs.imagine, bot.cogs.status, "
+        "bot.cogs.style, bot.pipelines.style, bot.views.imagine, bot.media.audio"
+    )
     code = f"import sys, {modules}; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+def test_style_cli_lists_and_restyles(tmp_path: Path, triton: LocalTriton) -> None:
+    listed = run(["style", "--list"], tmp_path, timeout=60, TRITON_URL=triton.grpc_url)
+    assert listed.returncode == 0, listed.stderr
+    names = listed.stdout.split()
+    assert len(names) >= 12
+    source = tmp_path / "in.png"
+    Image.new("RGB", (30, 20), "orange").save(source)
+    out = tmp_path / "out.png"
+    args = ["style", str(source), "--style", names[0], "--strength", "0.5", "--out", str(out)]
+    result = run(args, tmp_path, timeout=60, TRITON_URL=triton.grpc_url)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (30, 20)
+    assert read_png_record(out.read_bytes())["params"] == {"style": names[0], "strength": 0.5}
+    bad = run(["style", str(source), "--style", "nope", "--out", str(out)], tmp_path, 60,
+              TRITON_URL=triton.grpc_url)  # fmt: skip
+    assert bad.returncode == 1 and "no style called `nope`" in bad.stderr
