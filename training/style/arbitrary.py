@@ -16,6 +16,7 @@ stylised photo. Neither teacher is part of it.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shlex
 import sys
@@ -80,7 +81,7 @@ def style_batch(
             a, b = rng.choice(TEACHER_STYLES, 2, replace=False)
             mix = float(rng.choice([1.0, rng.uniform(0.3, 0.7)]))
             weights[a], weights[b] = mix, 1.0 - mix
-            crops[i] = teacher(crops[i : i + 1], weights)[0]
+            crops[i] = teacher.infer(crops[i : i + 1], weights)[0]
     return crops
 
 
@@ -90,7 +91,7 @@ def evaluate(served: ServedArbitrary, held_out: dict, styles: dict, side: int = 
     from training.metrics.style import content_preservation, style_distance, style_vector
 
     served.eval()
-    results = {}
+    results: dict[str, dict[str, float]] = {}
     for name, style in styles.items():
         reference = style_vector(style)
         distances, contents = [], []
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks", type=int, default=StyleNetConfig.blocks)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval", type=Path, metavar="MODEL_PT", help="only evaluate a model")
     args = parser.parse_args(argv)
     command = "atelier train style-arbitrary " + shlex.join(sys.argv[1:] if argv is None else argv)
     return run(args, command)
@@ -161,6 +163,10 @@ def run(args: argparse.Namespace, command: str) -> int:
     train_photos, held_out = split(photos)
     pool = list(train_photos.values())
     eval_styles = style_images(photos)
+    if args.eval:
+        metrics = evaluate(torch.jit.load(str(args.eval)), held_out, eval_styles)
+        print(json.dumps({"metrics": metrics, "mean": summarize(metrics)}, indent=2))
+        return 0
     teacher, transform, magenta = MultiStyle26(), ArbitraryTransform(), predictor()
     loss = StyleLoss(loss_network("predictor"), LossWeights())
     student = StylePredictorNet(PredictorConfig())

@@ -46,6 +46,9 @@ class PredictorFeatures(nn.Module):
         """Features and, from the same pass, the style vector."""
         return self.net(images)
 
+    def content(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net.content(images)
+
 
 class VGGFeatures(nn.Module):
     """VGG-16 relu1_2, relu2_2, relu3_3, relu4_3; content at relu2_2 (Johnson et al.)."""
@@ -85,6 +88,9 @@ class VGGFeatures(nn.Module):
                 features.append(x)
         return features, None
 
+    def content(self, images: torch.Tensor) -> torch.Tensor:
+        return self(images)[0][self.content_layer]
+
 
 def loss_network(name: str, vgg_weights: Path | None = None) -> nn.Module:
     """`predictor` or `vgg16` (which needs torchvision and `vgg_weights`)."""
@@ -120,7 +126,7 @@ class LossWeights:
     style: float = 1.0
     content: float = 1.0
     vector: float = 0.02
-    tv: float = 1e-4
+    tv: float = 0.3
 
 
 class StyleLoss(nn.Module):
@@ -150,11 +156,16 @@ class StyleLoss(nn.Module):
     def forward(
         self, output: torch.Tensor, content: torch.Tensor, target: StyleTarget
     ) -> dict[str, torch.Tensor]:
-        """Losses, each relative to the size of its target so that weights stay near 1."""
+        """Losses, each relative to the size of its target so that weights stay near 1.
+
+        The loss network sees the images shifted by a random 0-7 pixels, so that a pattern
+        aligned with its strides (a checkerboard it cannot see) earns nothing."""
+        dy, dx = (int(d) for d in torch.randint(0, 8, (2,)))
+        output, content = output[..., dy:, dx:], content[..., dy:, dx:]
         features, vector = self.features(output)
         layer = self.network.content_layer
         with torch.no_grad():
-            content_features = self.network(content)[0][layer]
+            content_features = self.network.content(content)
         style = sum(
             (gram(f) - g).pow(2).sum((1, 2)).mean() / g.pow(2).sum((1, 2)).mean()
             for f, g in zip(features, target.grams, strict=True)

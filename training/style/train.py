@@ -218,7 +218,7 @@ def center_square(photo: np.ndarray, side: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def render_sheet(net: StyleNet, names: list[str], photos: list[np.ndarray], tile: int = 256):
+def render_sheet(net: StyleNet, names: list[str], photos: list[np.ndarray], tile: int = 192):
     """A PNG sheet: one row per photo, the photo then every style; names on top."""
     net.eval()
     label = 18
@@ -323,7 +323,8 @@ def run(args: argparse.Namespace, command: str) -> int:
     )
     styles = Styles(sources, loss, list(train_photos.values()), args.size)
     if args.eval:
-        print(json.dumps(evaluate(net, styles, held_out), indent=2))
+        metrics = evaluate(net, styles, held_out)
+        print(json.dumps({"metrics": metrics, "mean": summarize(metrics)}, indent=2))
         return 0
 
     sheet_path = args.sheet or args.out.parent / "styles.png"
