@@ -23,6 +23,7 @@ from training.style.model import (
     StyleNet,
     StyleNetConfig,
     StylePredictorNet,
+    UpConv,
 )
 from training.style.teacher import SHA256, MultiStyle26, TeacherError, check_sha256, model_file
 from training.style.train import Styles, StyleSource, add_styles, one_hot, train_step
@@ -143,6 +144,15 @@ def test_export_checks_parity_and_keeps_the_names(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         run_module(scripted, STYLE, inputs)["image"], run_module(eager, STYLE, inputs)["image"]
     )
+
+
+def test_upconv_equals_upsampling_then_convolution() -> None:
+    torch.manual_seed(0)
+    up = UpConv(5, 3)
+    x = torch.rand(2, 5, 7, 9)
+    upsampled = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+    expected = torch.nn.functional.conv2d(upsampled, up.weight, up.bias, padding=1)
+    torch.testing.assert_close(up(x), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_adding_styles_keeps_the_old_ones() -> None:

@@ -55,20 +55,49 @@ class CondInstanceNorm(nn.Module):
         return self.norm(x) * scale + shift
 
 
+class UpConv(nn.Module):
+    """Nearest 2x upsampling then a 3x3 convolution (resize-convolution, Odena et al. 2016),
+    computed without the upsampled tensor: each of the four output phases is a 3x3 kernel
+    at the low resolution (sums of the original kernel's rows and columns), run as one
+    convolution with 4x the channels and a pixel shuffle. Exactly equal, 2-3x faster."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        conv = nn.Conv2d(c_in, c_out, 3)  # for PyTorch's default initialisation
+        self.weight, self.bias = conv.weight, conv.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight, bias = phase_kernels(self.weight), self.bias.repeat_interleave(4)
+        return F.pixel_shuffle(F.conv2d(x, weight, bias, padding=1), 2)
+
+
+def phase_kernels(w: torch.Tensor) -> torch.Tensor:
+    """[O, I, 3, 3] -> [4 O, I, 3, 3]: output pixel (2i + p, 2j + q) of upsample-then-conv
+    reads low-res rows i-1, i (p = 0: W0, W1 + W2) or i, i+1 (p = 1: W0 + W1, W2)."""
+    zero = torch.zeros_like(w[:, :, :1])
+    rows = [
+        torch.cat([w[:, :, :1], w[:, :, 1:2] + w[:, :, 2:], zero], 2),
+        torch.cat([zero, w[:, :, :1] + w[:, :, 1:2], w[:, :, 2:]], 2),
+    ]
+    phases: list[torch.Tensor] = []
+    for r in rows:
+        z = torch.zeros_like(r[..., :1])
+        phases.append(torch.cat([r[..., :1], r[..., 1:2] + r[..., 2:], z], 3))
+        phases.append(torch.cat([z, r[..., :1] + r[..., 1:2], r[..., 2:]], 3))
+    return torch.stack(phases, 1).reshape(4 * w.shape[0], w.shape[1], 3, 3)
+
+
 class ConvBlock(nn.Module):
-    """(Nearest 2x upsampling,) 3x3 convolution, conditional instance norm, ReLU."""
+    """3x3 convolution (or UpConv), conditional instance norm, ReLU."""
 
     def __init__(
         self, c_in: int, c_out: int, stride: int, config: StyleNetConfig, up: bool = False
     ) -> None:
         super().__init__()
-        self.up = up
-        self.conv = nn.Conv2d(c_in, c_out, 3, stride, 1)
+        self.conv = UpConv(c_in, c_out) if up else nn.Conv2d(c_in, c_out, 3, stride, 1)
         self.norm = CondInstanceNorm(c_out, config.cond_dim, config.arbitrary)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        if self.up:
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         return F.relu(self.norm(self.conv(x), cond))
 
 
@@ -94,9 +123,8 @@ class StyleNet(nn.Module):
     Johnson et al.'s layout without its wide full-resolution layers, which cost most of
     the time on a CPU: the image enters as 2x2 pixel blocks (pixel unshuffle, 12 channels
     at half resolution), goes down once more to the residual blocks at quarter
-    resolution, up to half resolution, and leaves through one 3x3 convolution to RGB at
-    full resolution (resize-convolution: no checkerboard of a pixel shuffle). Channels-last
-    memory makes oneDNN's convolutions several times faster on the CPU."""
+    resolution, and up twice by resize-convolution (UpConv), the second time straight to
+    RGB. Channels-last memory makes oneDNN's convolutions several times faster on a CPU."""
 
     def __init__(self, config: StyleNetConfig) -> None:
         super().__init__()
@@ -106,15 +134,14 @@ class StyleNet(nn.Module):
         self.down = ConvBlock(half, quarter, 2, config)
         self.res = nn.ModuleList([Residual(quarter, config) for _ in range(config.blocks)])
         self.up = ConvBlock(quarter, half, 1, config, up=True)
-        self.out = nn.Conv2d(half, 3, 3, 1, 1)
+        self.out = UpConv(half, 3)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         x = F.pixel_unshuffle(x, 2).contiguous(memory_format=torch.channels_last)
         x = self.down(self.enter(x, cond), cond)
         for block in self.res:
             x = block(x, cond)
-        x = F.interpolate(self.up(x, cond), scale_factor=2.0, mode="nearest")
-        return torch.sigmoid(self.out(x)).contiguous()
+        return torch.sigmoid(self.out(self.up(x, cond))).contiguous()
 
 
 @dataclass
