@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from PIL import Image
 
 DEFAULT_CACHE = Path(".atelier/cache")
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp"}
-MAX_PIXELS = 50_000_000  # PIL raises DecompressionBombError above twice this
+MAX_PIXELS = 50_000_000  # larger images are refused from their header, before decoding
 RESOLUTIONS = (64, 128)
 
 
@@ -81,13 +80,12 @@ def build_folder(files: list[Path], resolution: int) -> ImageSet:
 
 
 def open_image(path: Path) -> Image.Image:
-    """Open a file safely: size limits first, then a full decode, then RGB on white."""
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as image:
-            image.load()
-            return on_white(image)
+    """Open a file safely: the size from the header first, then a full decode, then RGB."""
+    with Image.open(path) as image:
+        if image.width * image.height > MAX_PIXELS:
+            raise Image.DecompressionBombError(f"{path}: {image.size} is too large")
+        image.load()
+        return on_white(image)
 
 
 def on_white(image: Image.Image) -> Image.Image:

@@ -17,9 +17,8 @@ import argparse
 import copy
 import random
 import shlex
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +167,7 @@ class GANTrainer:
         """A copy of the generator to sample from (EMA weights when kept), batch norm
         recalibrated on fixed latents, in eval mode. Training state is left untouched."""
         model = copy.deepcopy(self.ema if self.config.ema_decay else self.generator)
-        latents = torch.from_numpy(eval_latents(512, EVAL_SEED + 1)).to(self.device)
+        latents = torch.from_numpy(eval_latents(256, EVAL_SEED + 1)).to(self.device)
         recalibrate_batch_norm(model, latents)
         return model
 
@@ -294,7 +293,7 @@ class RunOptions:
     eval_every: int = 2000  # SWD on a few held-out images (0: never)
     eval_images: int = 128
     resume: bool = False
-    command: str = field(default_factory=lambda: shlex.join(["atelier", "train", *sys.argv[2:]]))
+    command: str = ""  # the command line that started the run, for the exported metadata
     progress: bool = True
 
 
@@ -308,7 +307,10 @@ def train(config: TrainConfig, options: RunOptions, cache_dir: Path = DEFAULT_CA
     trainer = GANTrainer(config, data.train, device())
     if state is not None:
         trainer.load_state_dict(state)
-    extra = {"data_sha256": data.sha256, "command": options.command}
+    command = options.command
+    if state is not None and state.get("command"):  # every command that made the run
+        command = f"{state['command']} && {command}"
+    extra = {"data_sha256": data.sha256, "command": command}
     print(
         f"data: {config.data}, {len(data.train)} train + {len(data.held_out)} held out "
         f"({data.skipped} files skipped), sha256 {data.sha256[:12]}; device {trainer.device}"
@@ -438,8 +440,15 @@ def main(argv: list[str]) -> int:
             "seed": args.seed,
         }
     )
+    command = shlex.join(["atelier", "train", "gan", *argv])
     options = RunOptions(
-        args.out, args.steps, args.minutes, args.sample_every, args.eval_every, resume=args.resume
+        args.out,
+        args.steps,
+        args.minutes,
+        args.sample_every,
+        args.eval_every,
+        resume=args.resume,
+        command=command,
     )
     train(config, options, args.cache_dir)
     return 0

@@ -40,7 +40,9 @@ class SWD:
         return f"{self.average:.1f} (levels {levels})"
 
 
-def sliced_wasserstein(a: np.ndarray, b: np.ndarray, seed: int = 0) -> SWD:
+def sliced_wasserstein(
+    a: np.ndarray, b: np.ndarray, seed: int = 0, directions: int = DIRECTIONS
+) -> SWD:
     """SWD between two uint8 image sets [N, H, W, 3] of one resolution (the first
     min(len(a), len(b)) images of each are compared, so the sets weigh the same)."""
     n = min(len(a), len(b))
@@ -51,7 +53,7 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, seed: int = 0) -> SWD:
     for level_a, level_b in zip(pyramid_a, pyramid_b, strict=True):
         where = patch_indices(level_a.shape, generator)  # the same places in both sets
         desc_a, desc_b = normalise(level_a[where]), normalise(level_b[where])
-        levels.append(1e3 * distance(desc_a, desc_b, generator))
+        levels.append(1e3 * distance(desc_a, desc_b, generator, directions))
     return SWD(levels)
 
 
@@ -71,11 +73,17 @@ def laplacian_pyramid(images: torch.Tensor) -> list[torch.Tensor]:
     pyramid = [images]
     while pyramid[-1].shape[-1] > MIN_RESOLUTION:
         smaller = blur(pyramid[-1])[:, :, ::2, ::2]
-        upsampled = torch.zeros_like(pyramid[-1])
-        upsampled[:, :, ::2, ::2] = smaller
-        pyramid[-1] = pyramid[-1] - blur(upsampled, gain=4.0)
+        pyramid[-1] = pyramid[-1] - upsample(smaller)
         pyramid.append(smaller)
     return pyramid
+
+
+def upsample(images: torch.Tensor) -> torch.Tensor:
+    """cv2.pyrUp: zeros between the pixels, then the binomial filter with gain 4."""
+    n, c, h, w = images.shape
+    spread = images.new_zeros(n, c, 2 * h, 2 * w)
+    spread[:, :, ::2, ::2] = images
+    return blur(spread, gain=4.0)
 
 
 def patch_indices(shape: torch.Size, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
@@ -100,13 +108,22 @@ def normalise(descriptors: torch.Tensor) -> torch.Tensor:
     return ((descriptors - mean) / std).flatten(1)
 
 
-def distance(a: torch.Tensor, b: torch.Tensor, generator: torch.Generator) -> float:
+def distance(
+    a: torch.Tensor, b: torch.Tensor, generator: torch.Generator, count: int = DIRECTIONS
+) -> float:
     """Sliced Wasserstein distance: mean over directions of sorted-projection gaps."""
     results = []
     for _ in range(REPEATS):
-        directions = torch.randn(a.shape[1], DIRECTIONS, generator=generator)
+        directions = torch.randn(a.shape[1], count, generator=generator)
         directions /= directions.norm(dim=0, keepdim=True)
-        projected_a = torch.sort(a @ directions, dim=0).values
-        projected_b = torch.sort(b @ directions, dim=0).values
-        results.append((projected_a - projected_b).abs().mean().item())
+        projected_a, projected_b = (
+            sorted_projections(a, directions),
+            sorted_projections(b, directions),
+        )
+        results.append(float(np.abs(projected_a - projected_b).mean()))
     return float(np.mean(results))
+
+
+def sorted_projections(descriptors: torch.Tensor, directions: torch.Tensor) -> np.ndarray:
+    """[directions, M] projections, each row sorted (numpy sorts contiguous rows fastest)."""
+    return np.sort((directions.T @ descriptors.T).numpy(), axis=1)
