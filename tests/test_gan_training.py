@@ -14,8 +14,8 @@ from PIL import Image
 from deploy.contracts import GAN
 from training.export import run_module
 from training.gan import train as gan_train
-from training.gan.export import example_inputs
-from training.gan.model import diff_augment, load_eager_generator
+from training.gan.export import example_inputs, sample_sheet
+from training.gan.model import ServedGenerator, diff_augment, load_eager_generator
 from training.gan.train import CHECKPOINT, GANTrainer, RunOptions, TrainConfig, load_dataset
 
 
@@ -106,10 +106,10 @@ def test_export_matches_eager_and_records_metadata(folder: Path, tmp_path: Path)
     inputs = example_inputs(0.8)
     eager = run_module(load_eager_generator(version), GAN, inputs)["image"]
     np.testing.assert_array_equal(run_module(scripted, GAN, inputs)["image"], eager)
-    from training.gan.model import ServedGenerator
-
     served = run_module(ServedGenerator(trainer.sampler()), GAN, inputs)["image"]
     np.testing.assert_array_equal(eager, served)
+    sheet = Image.open(sample_sheet(path, tmp_path / "samples.png", range(16)))
+    assert sheet.size == (8 * 66 + 2, 2 * 66 + 2)
 
 
 def test_cli_trains_then_evaluates(folder: Path, tmp_path: Path, capsys) -> None:
@@ -122,3 +122,13 @@ def test_cli_trains_then_evaluates(folder: Path, tmp_path: Path, capsys) -> None
     assert "generated vs held-out" in out and "real vs real (floor)" in out
     with pytest.raises(SystemExit):
         gan_train.main(common)  # neither --steps nor --minutes
+
+
+def test_128_pixels_train_but_do_not_export_to_the_64_pixel_contract(
+    folder: Path, tmp_path: Path
+) -> None:
+    config, cache = tiny(folder, resolution=128, augment="translation"), tmp_path / "cache"
+    trainer = gan_train.train(config, options(tmp_path / "run", 1), cache)
+    assert trainer.images.shape[-1] == 128
+    with pytest.raises(ValueError, match="64px"):
+        gan_train.export(tmp_path / "run" / CHECKPOINT, tmp_path / "gan" / "2", cache)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from deploy.contracts import GAN, latent_for_seed
-from training.export import export_model
+from training.export import export_model, run_module
 from training.gan.model import Generator, GeneratorConfig, ServedGenerator
 
 EXAMPLE_SEEDS = (0, 7, 42, 1234)
@@ -24,6 +24,17 @@ def example_inputs(truncation: float = 1.0) -> dict[str, np.ndarray]:
 def export_generator(generator: Generator, version_dir: Path, metadata: dict[str, Any]) -> Path:
     """Wrap `generator` in the served pre/post-processing and export it with checks."""
     return export_model(ServedGenerator(generator), GAN, example_inputs(), version_dir, metadata)
+
+
+def sample_sheet(model_path: Path, out: Path, seeds: range = range(64)) -> Path:
+    """A grid (8 wide) of an exported model's images for `seeds`, exactly as it serves them."""
+    from training.plots import image_grid
+
+    model = torch.jit.load(str(model_path))
+    z = np.stack([latent_for_seed(seed) for seed in seeds])
+    inputs = {"z": z, "truncation": np.ones((len(z), 1), dtype=np.float32)}
+    image_grid(run_module(model, GAN, inputs)["image"]).save(out)
+    return out
 
 
 def export_untrained(version_dir: Path, seed: int = 0) -> Path:

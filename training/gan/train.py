@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from deploy.contracts import latent_for_seed
+from deploy.contracts import GAN_IMAGE_SIZE, latent_for_seed
 from training.data.emoji import load_emoji
 from training.data.images import DEFAULT_CACHE, holdout_split, load_folder
 from training.gan.model import (
@@ -374,8 +374,12 @@ def export(checkpoint: Path, version_dir: Path, cache_dir: Path = DEFAULT_CACHE)
     from training.gan.export import export_generator
 
     trainer, data, state = restore(checkpoint, cache_dir)
-    swd, floor = evaluate(trainer, data.held_out), real_floor(data)
     config = trainer.config
+    if config.resolution != GAN_IMAGE_SIZE:
+        raise ValueError(
+            f"the gan contract serves {GAN_IMAGE_SIZE}px; this run is {config.resolution}px"
+        )
+    swd, floor = evaluate(trainer, data.held_out), real_floor(data)
     metadata = {
         "kind": "Atelier GAN generator (EMA weights)" if config.ema_decay else "GAN generator",
         "training_command": state.get("command", ""),
@@ -411,6 +415,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--eval", type=Path, metavar="CHECKPOINT", help="report SWD and exit")
     parser.add_argument("--export", type=Path, metavar="CHECKPOINT", help="export and exit")
     parser.add_argument("--version-dir", type=Path, help="with --export: model_repository/gan/N")
+    parser.add_argument("--samples", type=Path, help="with --export: write a grid of seeds 0..63")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     return parser.parse_args(argv)
@@ -427,7 +432,12 @@ def main(argv: list[str]) -> int:
     if args.export:
         if not args.version_dir:
             raise SystemExit("--export needs --version-dir")
-        print(f"exported {export(args.export, args.version_dir, args.cache_dir)}")
+        path = export(args.export, args.version_dir, args.cache_dir)
+        print(f"exported {path}")
+        if args.samples:
+            from training.gan.export import sample_sheet
+
+            print(f"samples of seeds 0..63: {sample_sheet(path, args.samples)}")
         return 0
     if not (args.minutes or args.steps):
         raise SystemExit("give --minutes and/or --steps")
