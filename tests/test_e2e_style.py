@@ -1,7 +1,6 @@
 """End to end: /style (named, blend, any picture's style), /styles and hostile uploads."""
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,15 +10,10 @@ from PIL import Image
 from bot.app import AtelierBot
 from bot.media.images import decode_upload, read_png_record
 from bot.standin import DiscordStandIn, StandInMessage
-from tests.helpers import MODEL_REPOSITORY
+from tests.helpers import MODEL_REPOSITORY, latest_version
 from tests.test_images import chunk, png_header_only, save
 
 STYLE_DIR = MODEL_REPOSITORY / "style"
-
-
-def latest(name: str) -> Path:
-    versions = [p for p in (MODEL_REPOSITORY / name).iterdir() if p.name.isdigit()]
-    return max(versions, key=lambda p: int(p.name))
 
 
 def photo(width: int = 96, height: int = 64) -> bytes:
@@ -29,7 +23,7 @@ def photo(width: int = 96, height: int = 64) -> bytes:
 
 
 def local(name: str, *inputs: np.ndarray) -> np.ndarray:
-    model = torch.jit.load(str(latest(name) / "model.pt"))
+    model = torch.jit.load(str(latest_version(name) / "model.pt"))
     with torch.inference_mode():
         return model(*(torch.from_numpy(np.array(x)) for x in inputs)).numpy()[0]
 
