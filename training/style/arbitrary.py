@@ -42,7 +42,7 @@ from training.style.model import (
     parameter_count,
 )
 from training.style.teacher import TEACHER_STYLES, ArbitraryTransform, MultiStyle26, predictor
-from training.style.train import center_square, random_crops, read_image, summarize
+from training.style.train import Budget, center_square, random_crops, read_image, summarize
 
 # Style images for evaluation and the sheet: never trained on (two are held-out photos).
 EVAL_STYLES = {
@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quarter", type=int, default=StyleNetConfig.quarter)
     parser.add_argument("--blocks", type=int, default=StyleNetConfig.blocks)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--minutes", type=float, default=0, help="time budget (0: by steps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval", type=Path, metavar="MODEL_PT", help="only evaluate a model")
     args = parser.parse_args(argv)
@@ -178,9 +179,9 @@ def run(args: argparse.Namespace, command: str) -> int:
     )
 
     optimizer = torch.optim.Adam(served.parameters(), lr=args.lr)
-    total = args.epochs * args.steps
+    budget = Budget(args.epochs * args.steps, args.minutes)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total))
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * budget.fraction(step)))
     )
     sheet_path = args.sheet or args.out.parent / "styles.png"
     sheet_path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,6 +206,8 @@ def run(args: argparse.Namespace, command: str) -> int:
             optimizer.step()
             schedule.step()
             step += 1
+            if budget.fraction(step) >= epoch / args.epochs:
+                break
             bar.set_postfix({k: f"{v.item():.3g}" for k, v in parts.items()})
         metrics = evaluate(served, held_out, eval_styles)
         sheet_photos = [photos[n] for n in ("skimage/astronaut", "sklearn/china")]

@@ -196,6 +196,19 @@ def train_step(
     return parts
 
 
+class Budget:
+    """Training progress in [0, 1]: steps done of `steps`, or of `minutes` if given (the
+    learning rate follows it, and each epoch ends at its share)."""
+
+    def __init__(self, steps: int, minutes: float = 0) -> None:
+        self.steps, self.seconds, self.started = steps, minutes * 60, time.time()
+
+    def fraction(self, step: int) -> float:
+        if self.seconds:
+            return min(1.0, (time.time() - self.started) / self.seconds)
+        return min(1.0, step / self.steps)
+
+
 def one_hot(index: torch.Tensor, count: int) -> torch.Tensor:
     return F.one_hot(index, count).float()
 
@@ -302,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quarter", type=int, default=StyleNetConfig.quarter)
     parser.add_argument("--blocks", type=int, default=StyleNetConfig.blocks)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--minutes", type=float, default=0, help="time budget (0: by steps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval", action="store_true", help="only evaluate --init, then exit")
     args = parser.parse_args(argv)
@@ -346,9 +360,9 @@ def run(args: argparse.Namespace, command: str) -> int:
     sheet_path.parent.mkdir(parents=True, exist_ok=True)
     sheet_photos = [photos[name] for name in SHEET_PHOTOS if name in photos]
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
-    total = args.epochs * args.steps
+    budget = Budget(args.epochs * args.steps, args.minutes)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total))
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * budget.fraction(step)))
     )
     started, step, metrics, history = time.time(), 0, {}, []
     net.train()
@@ -360,6 +374,8 @@ def run(args: argparse.Namespace, command: str) -> int:
             parts = train_step(net, styles, loss, content, index, optimizer, args.distil)
             schedule.step()
             step += 1
+            if budget.fraction(step) >= epoch / args.epochs:
+                break
             bar.set_postfix({k: f"{v.item():.3g}" for k, v in parts.items()})
         metrics = evaluate(net, styles, held_out)
         render_sheet(net, names, sheet_photos).save(sheet_path)
