@@ -37,6 +37,13 @@ VARIANTS: dict[str, TrainConfig] = {
     "ema": TrainConfig(ema_decay=0.999),
     "ema-w16": TrainConfig(ema_decay=0.999, g_width=16, d_width=16),
     "ema-d16": TrainConfig(ema_decay=0.999, d_width=16),
+    "ema-w8": TrainConfig(ema_decay=0.999, g_width=8, d_width=8),
+    "ema-w16-batch32": TrainConfig(ema_decay=0.999, g_width=16, d_width=16, batch_size=32),
+    "ema-w16-lr5e-4": TrainConfig(ema_decay=0.999, g_width=16, d_width=16, lr_g=5e-4, lr_d=5e-4),
+    "ema-w16-hinge": TrainConfig(ema_decay=0.999, g_width=16, d_width=16, loss="hinge"),
+    "ema-w16-translation": TrainConfig(
+        ema_decay=0.999, g_width=16, d_width=16, augment="translation"
+    ),
     "ema-hinge": TrainConfig(ema_decay=0.999, loss="hinge"),
     "ema-translation": TrainConfig(ema_decay=0.999, augment="translation"),
     "ema-lr5e-4": TrainConfig(ema_decay=0.999, lr_g=5e-4, lr_d=5e-4),
