@@ -12,10 +12,16 @@ from deploy.contracts import latent_for_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_REPOSITORY = ROOT / "model_repository"
-GAN_VERSION = str(
-    max(int(p.name) for p in (MODEL_REPOSITORY / "gan").iterdir() if p.name.isdigit())
-)
-MODEL_PT = MODEL_REPOSITORY / "gan" / GAN_VERSION / "model.pt"  # the version Triton serves
+
+
+def latest_version(model: str) -> Path:
+    """The newest version folder of a model: the one Triton serves."""
+    versions = [p for p in (MODEL_REPOSITORY / model).iterdir() if p.name.isdigit()]
+    return max(versions, key=lambda p: int(p.name))
+
+
+GAN_VERSION = latest_version("gan").name
+MODEL_PT = latest_version("gan") / "model.pt"
 
 
 def local_generate(z: np.ndarray, truncation: float = 1.0) -> np.ndarray:
