@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=0, help="time budget (0: by steps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval", type=Path, metavar="MODEL_PT", help="only evaluate a model")
+    parser.add_argument("--init", type=Path, metavar="MODEL_PT", help="continue from a model")
     args = parser.parse_args(argv)
     command = "atelier train style-arbitrary " + shlex.join(sys.argv[1:] if argv is None else argv)
     return run(args, command)
@@ -173,6 +174,8 @@ def run(args: argparse.Namespace, command: str) -> int:
     student = StylePredictorNet(PredictorConfig())
     net = StyleNet(StyleNetConfig(STYLE_DIM, args.half, args.quarter, args.blocks, True))
     served = ServedArbitrary(student, net)
+    if args.init:  # same configuration: the TorchScript file's state dict fits
+        served.load_state_dict(torch.jit.load(str(args.init)).state_dict())
     print(
         f"students: predictor {parameter_count(student):,} + transformer "
         f"{parameter_count(net):,} parameters"
