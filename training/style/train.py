@@ -332,8 +332,11 @@ def run(args: argparse.Namespace, command: str) -> int:
     loss = StyleLoss(loss_network(args.loss_network, args.vgg_weights), LossWeights())
 
     sources: list[StyleSource] = []
+    base_steps = 0  # steps behind --init, so that metadata counts them all
     if args.init:
         net, sources = load_init(args.init)
+        base = json.loads((args.init.parent / "metadata.json").read_text())
+        base_steps = base.get("steps_total", base.get("steps", 0))
     new = [s for s in args.style if s.name not in {old.name for old in sources}]
     for s in args.style:  # a named style given again replaces its source (fine-tune)
         sources = [s if old.name == s.name else old for old in sources]
@@ -391,6 +394,8 @@ def run(args: argparse.Namespace, command: str) -> int:
             "data_sha256": photos_hash(train_photos),
             "photos": {"train": sorted(train_photos), "held_out": sorted(held_out)},
             "steps": step,
+            "steps_total": base_steps + step,
+            "init": str(args.init) if args.init else None,
             "batch": args.batch,
             "crop": args.size,
             "seconds": round(time.time() - started),
