@@ -136,3 +136,78 @@ def latent_for_seed(seed: int, dim: int = GAN_LATENT_DIM) -> np.ndarray:
     if not 0 <= seed <= SEED_MAX:
         raise ValueError(f"seed must be between 0 and {SEED_MAX}")
     return np.random.default_rng(seed).standard_normal(dim, dtype=np.float32)
+
+
+# --- Music: a 16th-note grid of four voices (soprano, alto, tenor, bass) -----------------
+# A grid cell is FREE (the model writes it), REST, HOLD (the voice's previous note goes
+# on) or a MIDI pitch where a note starts. A note event is (voice, pitch, start, duration)
+# with start and duration in sixteenth notes; bot/media/audio.py renders them.
+VOICES = ("soprano", "alto", "tenor", "bass")
+FREE, REST, HOLD = -1, 0, 1
+PITCH_LOW, PITCH_HIGH = 28, 96  # the model's range (E1..C7); melodies outside it are refused
+STEPS_PER_BAR = 16
+MUSIC_STYLES = ("chorale", "folk")
+KEY_NAMES = tuple(
+    [f"{n} major" for n in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")]
+    + [f"{n} minor" for n in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")]
+)  # key index = tonic pitch class + 12 for minor
+
+MUSIC = ModelContract(
+    name="music",
+    inputs=(
+        TensorSpec(
+            "given",
+            "INT64",
+            (-1, len(VOICES)),
+            FREE,
+            PITCH_HIGH,
+            doc="grid [steps, 4]: -1 free, 0 rest, 1 hold, 28-96 a note starting",
+        ),
+        TensorSpec("style", "INT64", (1,), 0, len(MUSIC_STYLES) - 1, doc="0 chorale, 1 folk"),
+        TensorSpec("key", "INT64", (1,), 0, len(KEY_NAMES) - 1, doc="tonic pc, +12 for minor"),
+        TensorSpec("seed", "INT64", (1,), 0, SEED_MAX, doc="same seed, same notes"),
+        TensorSpec("temperature", "FP32", (1,), 0.05, 2.0, doc="sampling temperature"),
+        TensorSpec("top_k", "INT64", (1,), 0, 128, doc="keep the k likeliest tokens; 0: all"),
+    ),
+    outputs=(
+        TensorSpec("grid", "INT64", (-1, len(VOICES)), REST, PITCH_HIGH, doc="the filled grid"),
+        TensorSpec(
+            "events",
+            "INT64",
+            (-1, 4),
+            -1,
+            None,
+            doc="(voice, pitch, start, duration) rows; rows of -1 pad a batch",
+        ),
+    ),
+    max_batch_size=4,
+    summary="Four-voice music on a 16th-note grid: compose, continue, harmonise.",
+)
+
+CONTRACTS["music"] = MUSIC
+
+
+def grid_to_events(grid: np.ndarray) -> np.ndarray:
+    """Note events (voice, pitch, start, duration) of a grid; HOLD after a rest is a rest."""
+    events = []
+    for voice in range(grid.shape[1]):
+        pitch, start = REST, 0
+        for step, cell in enumerate([*grid[:, voice].tolist(), REST]):
+            if cell == HOLD and pitch != REST:
+                continue
+            if pitch != REST:
+                events.append((voice, pitch, start, step - start))
+            pitch, start = (cell, step) if cell >= PITCH_LOW else (REST, step)
+    events.sort(key=lambda e: (e[2], e[0]))
+    return np.array(events, np.int64).reshape(-1, 4)
+
+
+def events_to_grid(events: np.ndarray, steps: int, voices: int = len(VOICES)) -> np.ndarray:
+    """The grid of note events: onsets, then HOLD for the rest of each note."""
+    grid = np.full((steps, voices), REST, np.int64)
+    for voice, pitch, start, duration in np.asarray(events).tolist():
+        if voice < 0 or start >= steps:
+            continue
+        grid[start, voice] = pitch
+        grid[start + 1 : min(steps, start + duration), voice] = HOLD
+    return grid

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import ctypes.util
 import io
-from collections.abc import Sequence
 from pathlib import Path
 
 import mido
 import numpy as np
 import soundfile
+
+from deploy.piano_roll import piano_roll
 
 SAMPLE_RATE = 48_000
 TICKS_PER_BEAT = 480
@@ -155,24 +156,9 @@ def decode_audio(data: bytes) -> tuple[np.ndarray, int]:
 
 
 def piano_roll_png(events: np.ndarray, *, scale: int = 6) -> bytes:
-    """A piano roll: time left to right, pitch bottom to top, one colour per voice."""
+    """A piano roll as PNG: time left to right, pitch bottom to top, one colour per voice."""
     from PIL import Image
 
-    colours: Sequence[tuple[int, int, int]] = (
-        (220, 60, 60),
-        (60, 160, 60),
-        (60, 100, 220),
-        (160, 90, 200),
-    )
-    low, high = int(events[:, 1].min()) - 2, int(events[:, 1].max()) + 2
-    steps = int((events[:, 2] + events[:, 3]).max())
-    canvas = np.full(((high - low + 1) * scale, steps * scale, 3), 250, np.uint8)
-    canvas[:, :: 16 * scale] = (200, 200, 200)  # bar lines every 16 steps
-    for voice, pitch, start, duration in events.tolist():
-        row = (high - pitch) * scale
-        canvas[row + 1 : row + scale - 1, start * scale + 1 : (start + duration) * scale - 1] = (
-            colours[voice % 4]
-        )
     buffer = io.BytesIO()
-    Image.fromarray(canvas).save(buffer, format="PNG")
+    Image.fromarray(piano_roll(events, scale=scale)).save(buffer, format="PNG")
     return buffer.getvalue()
