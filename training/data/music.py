@@ -116,10 +116,7 @@ def _parse_source(source: str, style: int) -> tuple[list[Piece], list[str]]:
     from music21 import converter, corpus, stream
 
     try:
-        if source.endswith(".abc"):
-            parsed = converter.parse(source)
-        else:
-            parsed = corpus.parse(source)
+        parsed = converter.parse(source) if source.endswith(".abc") else corpus.parse(source)
     except Exception as error:
         return [], [type(error).__name__]
     scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]

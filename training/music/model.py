@@ -17,7 +17,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from deploy.contracts import FREE, HOLD, KEY_NAMES, MUSIC_STYLES, PITCH_HIGH, PITCH_LOW, REST
@@ -120,7 +119,7 @@ class MusicModel(nn.Module):
         return self.head(self.norm(x)).view(b, t, voices, self.vocab)
 
     def _attention_bias(self, t: int, length: torch.Tensor) -> torch.Tensor:
-        """ALiBi: -slope * distance; a large negative beyond the window and on padding. [B, H, T, T]."""
+        """ALiBi: -slope * distance, blocked beyond the window and on padding. [B,H,T,T]."""
         steps = torch.arange(t, device=length.device)
         distance = (steps[None, :] - steps[:, None]).abs().float()
         bias = -self.slopes * distance
