@@ -20,7 +20,7 @@ from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.imagine", "bot.cogs.style", "bot.cogs.status")
+COGS = ("bot.cogs.imagine", "bot.cogs.style", "bot.cogs.compose", "bot.cogs.status")
 
 # Atelier sends audio as attachments and never joins voice: skip discord.py's voice warnings.
 discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
