@@ -71,10 +71,35 @@ def parser() -> argparse.ArgumentParser:
     style.add_argument("--list", action="store_true", help="print the style names, one per line")
     style.set_defaults(run=cmd_style)
 
+    compose = commands.add_parser("compose", help="compose N pieces (.mid + .ogg), seeds S…S+N-1")
+    compose.add_argument("--seed", type=int, required=True)
+    compose.add_argument("--n", type=int, default=1)
+    compose.add_argument("--bars", type=int, default=8)
+    music_options(compose)
+    compose.set_defaults(run=cmd_compose)
+
+    harmonize = commands.add_parser("harmonize", help="four parts under a melody (text or .mid)")
+    harmonize.add_argument("melody", help='notes like "C4 D4 E4:2 r G4/8", or a .mid file')
+    harmonize.add_argument("--seed", type=int, default=0)
+    music_options(harmonize, key_default=None)
+    harmonize.set_defaults(run=cmd_harmonize)
+
     commands.add_parser("test", help="run the test suite (pytest arguments may follow)")
     commands.add_parser("train", help="training jobs: atelier train --help")
     commands.add_parser("deploy", help="serving and rollout: atelier deploy --help")
     return top
+
+
+def music_options(command: argparse.ArgumentParser, key_default: str | None = "C major") -> None:
+    """The options /compose and /harmonize share."""
+    command.add_argument("--style", default="chorale", help="chorale or folk")
+    command.add_argument("--tempo", type=int, default=None, help="quarter notes per minute")
+    command.add_argument("--key", default=key_default, help='like "D minor"' + (
+        "" if key_default else " (default: guessed from the melody)"))  # fmt: skip
+    command.add_argument("--temperature", type=float, default=0.9)
+    command.add_argument("--instrument", default="choir")
+    command.add_argument("--sheet", action="store_true", help="also the piano roll and score PNGs")
+    command.add_argument("--out", type=Path, required=True)
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -163,6 +188,78 @@ def cmd_style(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.run(run())
     except UserFacingError as error:
         print(f"atelier style: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_compose(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.pipelines.compose import DEFAULT_TEMPO, MusicRequest
+
+    requests = [
+        MusicRequest(
+            seed=args.seed + i,
+            style=args.style,
+            bars=args.bars,
+            tempo=args.tempo or DEFAULT_TEMPO,
+            key=args.key,
+            temperature=args.temperature,
+            instrument=args.instrument,
+        )  # fmt: skip
+        for i in range(args.n)
+    ]
+    return write_music(args, settings, lambda: requests)
+
+
+def cmd_harmonize(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.media.melody import parse_midi, parse_text
+    from bot.pipelines.compose import DEFAULT_TEMPO, MusicRequest
+
+    def requests() -> list:
+        path = Path(args.melody)
+        is_file = path.suffix.lower() in (".mid", ".midi") and path.is_file()
+        melody = parse_midi(path.read_bytes()) if is_file else parse_text(args.melody)
+        tempo = args.tempo or (round(melody.tempo) if melody.tempo else DEFAULT_TEMPO)
+        return [
+            MusicRequest.harmonize(
+                melody,
+                seed=args.seed,
+                key=args.key,
+                style=args.style,
+                tempo=tempo,
+                temperature=args.temperature,
+                instrument=args.instrument,
+            )  # fmt: skip
+        ]
+
+    return write_music(args, settings, requests)
+
+
+def write_music(args: argparse.Namespace, settings: Settings, requests) -> int:
+    """Compose `requests()` through Triton and write each piece's files to --out."""
+    from bot.errors import UserFacingError
+    from bot.pipelines.compose import SHEET_TIMEOUT_S, cache_for, compose, render_files
+
+    kinds = ("ogg", "mid", "roll", "score") if args.sheet else ("ogg", "mid")
+    cache = cache_for(settings.state_dir)
+
+    async def run() -> None:
+        wanted = requests()
+        async with triton_client(settings) as client:
+            pieces = await compose(client, wanted, cache=cache)
+        args.out.mkdir(parents=True, exist_ok=True)
+        for piece in pieces:
+            rendered = await render_files(
+                piece, cache, kinds=kinds, sheet_timeout_s=SHEET_TIMEOUT_S
+            )
+            for kind, data in rendered.files.items():
+                path = args.out / rendered.filename(kind)
+                path.write_bytes(data)
+                print(path)
+
+    try:
+        asyncio.run(run())
+    except UserFacingError as error:
+        print(f"atelier {args.command}: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -78,6 +78,28 @@ async def check_style(standin: DiscordStandIn) -> str:
     return f"{len(names)} styles; `{names[0]}` on a {size[0]}x{size[1]} photo"
 
 
+async def check_compose(standin: DiscordStandIn) -> str:
+    """/compose bars:4: Opus audio of 4 bars at the tempo, and a MIDI file with the same record."""
+    from bot.media.audio import decode_audio, seconds_per_step
+    from bot.pipelines.compose import read_midi_record, read_opus_record
+
+    message = await answer(standin, "compose", seed=3, bars=4, tempo=120)
+    files = {a["filename"].rsplit(".", 1)[1]: a for a in message.attachments}
+    if message.ephemeral or not {"ogg", "mid"} <= set(files):
+        raise AssertionError(f"expected .ogg and .mid, got {message.content!r} {files}")
+    ogg, mid = (standin.attachment_bytes(files[kind]) for kind in ("ogg", "mid"))
+    samples, rate = decode_audio(ogg)
+    seconds = len(samples) / rate
+    expected = 4 * 16 * seconds_per_step(120) + 1.0  # and one second of release
+    if abs(seconds - expected) > 0.05 or not abs(samples).max() > 0.01:
+        raise AssertionError(f"audio of {seconds:.2f} s (expected {expected:.2f}), or silent")
+    record = read_opus_record(ogg)
+    if record != read_midi_record(mid) or record["seed"] != 3:
+        raise AssertionError(f"records {record} / {read_midi_record(mid)}")
+    sheet = "with sheet music" if "png" in files and len(message.attachments) == 4 else ""
+    return f"{seconds:.1f} s of Opus, MIDI, music v{record['model_version']} {sheet}".strip()
+
+
 async def check_status(standin: DiscordStandIn) -> str:
     """/status: ephemeral, Triton live, the gan model ready."""
     message = await answer(standin, "status")
@@ -91,6 +113,7 @@ CHECKS: dict[str, Check] = {
     "imagine": check_imagine,
     "imagine V/U": check_imagine_buttons,
     "style": check_style,
+    "compose": check_compose,
     "status": check_status,
 }
 

@@ -409,13 +409,15 @@ async def render_files(
     cache: RenderCache | None = None,
     *,
     kinds: Sequence[str] = ("ogg", "mid", "roll", "score"),
-    sheet_timeout_s: float = SHEET_BUDGET_S,
+    sheet_timeout_s: float | None = None,
 ) -> Rendered:
     """The piece's files, from the cache or made now (in threads; LilyPond as a process).
 
-    The score is left out when LilyPond is missing, fails or takes over `sheet_timeout_s`.
+    The score is left out when LilyPond is missing, fails or takes over `sheet_timeout_s`
+    (SHEET_BUDGET_S by default).
     """
     cache = cache or RenderCache(None)
+    sheet_timeout_s = SHEET_BUDGET_S if sheet_timeout_s is None else sheet_timeout_s
 
     def threaded(make: Callable[[Piece], bytes]) -> Callable[[], Awaitable[bytes]]:
         return lambda: asyncio.to_thread(make, piece)
