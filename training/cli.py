@@ -10,6 +10,7 @@ DELEGATED = {
     "gan": ("training.gan.train", "train the image GAN; --eval or --export a checkpoint"),
     "style": ("training.style.train", "train or fine-tune the named-style network"),
     "style-arbitrary": ("training.style.arbitrary", "distil the arbitrary-style model"),
+    "music": ("training.music.train", "train the four-voice music model and export it"),
 }
 
 
