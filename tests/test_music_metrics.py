@@ -124,6 +124,12 @@ def test_piece_metrics_of_a_small_piece() -> None:
     metrics = piece_metrics(grid, 0)
     assert list(metrics) == list(METRICS)
     assert metrics["notes_per_beat"] == 4.0
+    # A silent bar after it (a bar's padding) changes nothing; a sounding one halves it.
+    padded = np.concatenate([grid, np.zeros((16, 4), np.int64)])
+    assert piece_metrics(padded, 0)["notes_per_beat"] == 4.0
+    held = padded.copy()
+    held[16:, 0] = HOLD
+    assert piece_metrics(held, 0)["notes_per_beat"] == 2.0
     assert metrics["pitch_range"] == 76 - 48
     assert metrics["in_key"] == 1.0
     assert metrics["polyphony"] == 4.0
