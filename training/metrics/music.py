@@ -68,7 +68,7 @@ METRICS = (
 LABELS = {
     "pc_entropy": "pitch-class entropy (bits)",
     "in_key": "in-key ratio",
-    "polyphony": "polyphony (voices)",
+    "polyphony": "polyphony (distinct pitches)",
     "notes_per_beat": "notes per beat",
     "pitch_range": "range (semitones)",
     "pc_kl": "pitch-class KL to Bach (bits)",
