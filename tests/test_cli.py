@@ -31,7 +31,7 @@ def test_selftest_exits_zero(tmp_path: Path) -> None:
     result = run(["selftest"], tmp_path, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok   /imagine " in result.stdout and "ok   /status " in result.stdout
-    assert "ok   /imagine V/U" in result.stdout
+    assert "ok   /imagine V/U" in result.stdout and "ok   /compose" in result.stdout
     assert (tmp_path / "state" / "atelier.db").exists()
 
 
