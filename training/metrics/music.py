@@ -28,7 +28,9 @@ These choices reproduce the published Bach figures on the 351 four-part chorales
 music21's corpus: entropy 2.95 +- 0.12, in-key 0.955 +- 0.024, polyphony 3.92, notes per
 beat 4.37 +- 0.60, range 35 +- 3, and KL 0.82 for uniform random notes. Bach's own
 voice-leading faults: 0.25 parallel fifths, 0.08 parallel octaves and 1.9 crossings per
-100 beats (pooled over the corpus).
+100 beats (pooled over the corpus). A pooled KL shrinks as the set grows: 25 held-out
+chorales against the other 288 give 0.002-0.005, a single chorale 0.14 on average, so the
+published 0.038 (a set of about three chorales) depends on the set's size.
 
 Only numpy; music21 is imported lazily by the optional `music21_key_agreement` check.
 """
