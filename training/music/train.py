@@ -171,17 +171,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--folk-share", type=float, default=0.3, help="share of folk crops")
     parser.add_argument("--midi", type=Path, help="a folder of your own MIDI files to add")
     parser.add_argument("--limit", type=int, help="parse only this many corpus files (tests)")
+    parser.add_argument("--folk-limit", type=int, help="parse only this many Essen .abc files")
     parser.add_argument("--iterations", type=int, default=48, help="Gibbs sampling passes")
     parser.add_argument("--temperature", type=float, default=0.9, help="for the samples")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", type=Path, help="continue from an exported model.pt")
     return parser.parse_args(argv)
 
 
 def load_data(args: argparse.Namespace) -> tuple[list[Piece], list[Piece], list[Piece]]:
     """(training pieces, held-out chorales, held-out folk)."""
     chorales = load_pieces("chorale", limit=args.limit)
-    folk = load_pieces("folk", limit=args.limit) if args.folk_share > 0 else []
+    folk = load_pieces("folk", limit=args.folk_limit or args.limit) if args.folk_share > 0 else []
     if args.midi:
         chorales += load_midi_folder(args.midi)
     train_c, test_c = split(chorales)
@@ -203,8 +205,7 @@ def main(argv: list[str]) -> int:
         f"training pieces {len(train)}, held out: {len(test_chorales)} chorales, "
         f"{len(test_folk)} folk"
     )
-    config = MusicConfig(d_model=args.d_model, n_layer=args.layers, window=args.window)
-    model = MusicModel(config)
+    model = initial_model(args)
     print(f"parameters {sum(p.numel() for p in model.parameters()):,}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -232,6 +233,21 @@ def main(argv: list[str]) -> int:
     history.append(report(model, args, step, test_chorales, test_folk))
     export(model, args, history, step, time.monotonic() - started)
     return 0
+
+
+def initial_model(args: argparse.Namespace) -> MusicModel:
+    """A fresh model, or the network inside an exported model.pt (--init) to fine-tune."""
+    if args.init is None:
+        return MusicModel(
+            MusicConfig(d_model=args.d_model, n_layer=args.layers, window=args.window)
+        )
+    metadata = json.loads((args.init.parent / "metadata.json").read_text())
+    model = MusicModel(MusicConfig(**metadata["config"]))
+    exported = torch.jit.load(str(args.init)).state_dict()
+    weights = {k.removeprefix("model."): v for k, v in exported.items()}
+    model.load_state_dict({k: v for k, v in weights.items() if k != "slopes"})  # not saved
+    print(f"continuing from {args.init} ({metadata.get('steps', '?')} steps)")
+    return model
 
 
 def report(model, args, step, test_chorales, test_folk) -> dict:
@@ -262,6 +278,7 @@ def export(model: MusicModel, args, history: list[dict], step: int, seconds: flo
         "batch": args.batch,
         "lr": args.lr,
         "folk_share": args.folk_share,
+        "init": str(args.init) if args.init else None,
         "data": "music21 corpus: Bach chorales (4/4, four parts) and Essen folk songs (4/4, 2/4)",
         "history": history,
         "training_command": "atelier train music " + " ".join(_argv_of(args)),
