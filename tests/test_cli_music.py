@@ -14,12 +14,14 @@ from tests.test_cli import ROOT, run
 from tests.test_compose import midi_notes
 from tests.test_e2e_compose import as_tuples, local_music
 
+SLOW_CPU = {"ATELIER_INFERENCE_TIMEOUT_S": "120"}  # a first call on a busy CPU can be slow
+
 
 def test_compose_cli_writes_n_pieces(tmp_path: Path, triton: LocalTriton) -> None:
     out = tmp_path / "out"
     args = ["compose", "--seed", "4", "--n", "2", "--bars", "4", "--tempo", "100",
             "--key", "A minor", "--out", str(out)]  # fmt: skip
-    result = run(args, tmp_path, timeout=300, TRITON_URL=triton.grpc_url)
+    result = run(args, tmp_path, timeout=300, TRITON_URL=triton.grpc_url, **SLOW_CPU)
     assert result.returncode == 0, result.stderr
     mids, oggs = sorted(out.glob("*.mid")), sorted(out.glob("*.ogg"))
     assert len(mids) == len(oggs) == 2 and len(list(out.iterdir())) == 4
@@ -36,7 +38,7 @@ def test_compose_cli_writes_n_pieces(tmp_path: Path, triton: LocalTriton) -> Non
 def test_harmonize_cli(tmp_path: Path, triton: LocalTriton) -> None:
     out = tmp_path / "out"
     args = ["harmonize", "E4 D4 C4 D4 E4 E4 E4:2", "--seed", "3", "--out", str(out)]
-    result = run(args, tmp_path, timeout=300, TRITON_URL=triton.grpc_url)
+    result = run(args, tmp_path, timeout=300, TRITON_URL=triton.grpc_url, **SLOW_CPU)
     assert result.returncode == 0, result.stderr
     (mid,) = out.glob("*.mid")
     soprano = [(p, s, d) for v, p, s, d in midi_notes(mid.read_bytes()) if v == 0]
