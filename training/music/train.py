@@ -3,8 +3,9 @@ Bach chorales and the Essen folk songs, then export the sampler to TorchScript.
 
     atelier train music --out model_repository/music/1 --minutes 25
 
-Every epoch logs the held-out loss, writes piano rolls of fresh samples to
-`<out>/samples.png` and compares the samples' statistics with held-out Bach.
+Every report logs the held-out loss, writes piano rolls of fresh samples to
+`<run-dir>/samples.png` (copied beside the exported model at the end) and compares the
+samples' statistics with held-out Bach.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import json
 import math
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +170,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--d-model", type=int, default=128)
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--window", type=int, default=128, help="training crop, in 16ths")
+    parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--folk-share", type=float, default=0.3, help="share of folk crops")
     parser.add_argument("--midi", type=Path, help="a folder of your own MIDI files to add")
     parser.add_argument("--limit", type=int, help="parse only this many corpus files (tests)")
@@ -177,6 +180,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", type=Path, help="continue from an exported model.pt")
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=Path(".atelier/runs/music"),
+        help="samples during training (a version folder without model.pt stops Triton)",
+    )
     return parser.parse_args(argv)
 
 
@@ -208,7 +217,7 @@ def main(argv: list[str]) -> int:
     model = initial_model(args)
     print(f"parameters {sum(p.numel() for p in model.parameters()):,}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.run_dir.mkdir(parents=True, exist_ok=True)  # samples while training; --out at the end
     deadline = time.monotonic() + args.minutes * 60
     history, step, started = [], 0, time.monotonic()
     bar = tqdm(total=args.steps, desc="music", unit="step")
@@ -239,7 +248,9 @@ def initial_model(args: argparse.Namespace) -> MusicModel:
     """A fresh model, or the network inside an exported model.pt (--init) to fine-tune."""
     if args.init is None:
         return MusicModel(
-            MusicConfig(d_model=args.d_model, n_layer=args.layers, window=args.window)
+            MusicConfig(
+                d_model=args.d_model, n_layer=args.layers, window=args.window, dropout=args.dropout
+            )
         )
     metadata = json.loads((args.init.parent / "metadata.json").read_text())
     model = MusicModel(MusicConfig(**metadata["config"]))
@@ -258,7 +269,7 @@ def report(model, args, step, test_chorales, test_folk) -> dict:
     composer = Composer(model, iterations=args.iterations)
     keys = [p.key for p in test_chorales[:4]]
     grids = generate(composer, 8, keys, 0, args.temperature)
-    save_samples(grids, args.out / "samples.png")
+    save_samples(grids, args.run_dir / "samples.png")
     entry["samples"] = sample_metrics(grids, keys)
     model.train()
     tqdm.write(json.dumps(entry))
@@ -284,6 +295,7 @@ def export(model: MusicModel, args, history: list[dict], step: int, seconds: flo
         "training_command": "atelier train music " + " ".join(_argv_of(args)),
     }
     path = export_music(composer, args.out, metadata)
+    shutil.copy(args.run_dir / "samples.png", args.out / "samples.png")
     print(f"exported {path}")
 
 
