@@ -24,6 +24,7 @@ from bot.pipelines.compose import (
     SHEET_TIMEOUT_S,
     MusicRequest,
     RenderCache,
+    Rendered,
     cache_for,
     compose,
     continuation,
@@ -142,14 +143,14 @@ async def create_piece(
     )
     (piece,) = await compose(bot.inference, [request], cache=cache(bot))
     rendered = await render_files(piece, cache(bot))
+    kinds = fitting([k for k in ORDER if k in rendered.files], rendered, interaction.filesize_limit)
     files = [
         discord.File(io.BytesIO(rendered.files[kind]), filename=rendered.filename(kind))
-        for kind in ORDER
-        if kind in rendered.files
+        for kind in kinds
     ]
     view = result_view(
         job_id,
-        sheet_sent="score" in rendered.files,
+        sheet_sent="score" in kinds,
         can_continue=request.bars + CONTINUE_BARS <= MAX_BARS,
     )
     text = f"{header} · " if header else ""
@@ -157,6 +158,19 @@ async def create_piece(
         f"{text}{piece.describe()} · job `{job_id}`", files=files, view=view, wait=True
     )
     await bot.jobs.finish(job_id, model_version=piece.model_version, message_id=message.id)
+
+
+def fitting(kinds: list[str], rendered: Rendered, limit: int) -> list[str]:
+    """The kinds, in order, whose files fit under the upload limit together."""
+    kept, total = [], 0
+    for kind in kinds:
+        size = len(rendered.files[kind])
+        if total + size <= limit:
+            kept.append(kind)
+            total += size
+    if not kept:
+        raise UserFacingError("This piece's audio is larger than this server's upload limit.")
+    return kept
 
 
 async def send_sheet(
