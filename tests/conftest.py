@@ -14,6 +14,7 @@ from bot.stack import running_bot, start_triton
 from bot.standin import DiscordStandIn
 from deploy.triton import LocalTriton
 from tests.helpers import make_settings
+from tests.postgres import postgres_server  # noqa: F401  (a fixture for the PostgreSQL tests)
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,12 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from bot.store.models import Base, BotState
+from bot.store.migrate import migrate
+from bot.store.models import BotState
 
 
 class Database:
-    """Opens the engine, creates missing tables, hands out sessions."""
+    """Opens the engine, migrates the schema (Alembic), hands out sessions."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -19,12 +20,11 @@ class Database:
         self.session = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def open(self) -> None:
-        """Create the SQLite folder if needed, and any missing tables."""
+        """Create the SQLite folder if needed, and bring the schema up to date."""
         parsed = make_url(self.url)
         if parsed.get_backend_name() == "sqlite" and parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        async with self.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
+        await migrate(self.engine)
 
     async def close(self) -> None:
         await self.engine.dispose()
