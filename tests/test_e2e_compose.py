@@ -7,6 +7,7 @@ melodies written out by hand; MIDI files are read back with mido alone.
 import asyncio
 import functools
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +17,12 @@ from bot.app import AtelierBot
 from bot.media import audio, score
 from bot.media.images import read_png_record
 from bot.pipelines.compose import decode_grid, read_midi_record, read_opus_record
+from bot.stack import running_bot
 from bot.standin import DiscordStandIn, StandInMessage
 from bot.store.models import Job
 from deploy.contracts import FREE, HOLD, KEY_NAMES, MUSIC_STYLES, REST, events_to_grid
-from tests.helpers import latest_version
+from deploy.triton import LocalTriton
+from tests.helpers import latest_version, make_settings
 from tests.test_compose import midi_notes
 from tests.test_e2e_buttons import button
 from tests.test_melody import midi_bytes
@@ -260,3 +263,28 @@ async def test_out_of_range_compose_options(bot: AtelierBot, standin: DiscordSta
     handle = await standin.invoke("compose", {"bars": 40, "seed": 1}, enforce_limits=False)
     reply = await handle.wait_for(lambda m: m.ephemeral, timeout=30)
     assert "1 to 32 bars" in reply.content
+
+
+async def test_sheet_button_without_lilypond_says_so(
+    bot: AtelierBot, standin: DiscordStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.views.compose as views
+
+    monkeypatch.setattr(score, "lilypond_path", lambda: None)
+    monkeypatch.setattr(views, "lilypond_path", lambda: None)
+    message = await answer(await standin.invoke("compose", {"seed": 12, "bars": 4}))
+    handle = await standin.click(message, button(message, "🎼"))
+    reply = await handle.wait_for(lambda m: m.ephemeral, timeout=30)
+    assert "needs LilyPond" in reply.content and "job `" in reply.content
+
+
+async def test_buttons_work_after_a_restart(
+    tmp_path: Path, triton: LocalTriton, standin: DiscordStandIn
+) -> None:
+    settings = make_settings(tmp_path, triton_url=triton.grpc_url)
+    async with running_bot(settings, standin.token, guild_ready_timeout=0.1):
+        message = await answer(await standin.invoke("compose", {"seed": 21, "bars": 4}))
+    async with running_bot(settings, standin.token, guild_ready_timeout=0.1):
+        another = await answer(await standin.click(message, button(message, "🎲")))
+    record = read_midi_record(files(standin, another)["mid"])
+    assert record["seed"] != 21 and record["params"]["bars"] == 4
