@@ -12,15 +12,23 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.clock import Clock, SystemClock
 from bot.errors import report_error
 from bot.inference import InferenceClient
 from bot.jobs import Jobs, new_job_id
 from bot.settings import Settings
+from bot.store.challenges import ChallengeStore
 from bot.store.db import Database
 
 log = logging.getLogger(__name__)
 
-COGS = ("bot.cogs.imagine", "bot.cogs.style", "bot.cogs.compose", "bot.cogs.status")
+COGS = (
+    "bot.cogs.imagine",
+    "bot.cogs.style",
+    "bot.cogs.compose",
+    "bot.cogs.challenge",
+    "bot.cogs.status",
+)
 
 # Atelier sends audio as attachments and never joins voice: skip discord.py's voice warnings.
 discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -43,7 +51,7 @@ class AtelierTree(app_commands.CommandTree):
 class AtelierBot(commands.Bot):
     """Atelier's discord.py client."""
 
-    def __init__(self, settings: Settings, **options: Any) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None, **options: Any) -> None:
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
@@ -58,6 +66,8 @@ class AtelierBot(commands.Bot):
         )
         self.db = Database(settings.db_url)
         self.jobs = Jobs(self.db, self.dispatch)
+        self.challenges = ChallengeStore(self.db)
+        self.clock = clock or SystemClock()  # challenge deadlines; tests pass a ManualClock
 
     async def setup_hook(self) -> None:
         await self.inference.open()
@@ -119,5 +129,6 @@ class AtelierBot(commands.Bot):
 
 
 def create_bot(settings: Settings, **options: Any) -> AtelierBot:
-    """The bot for `settings`; `options` go to discord.py's Client (e.g. guild_ready_timeout)."""
+    """The bot for `settings`; `clock` for challenge deadlines (a ManualClock in tests);
+    other `options` go to discord.py's Client (e.g. guild_ready_timeout)."""
     return AtelierBot(settings, **options)

@@ -53,7 +53,9 @@ class Jobs:
             session.add(row)
         return job_id
 
-    async def finish(self, job_id: str, *, model_version: str, message_id: int | None) -> None:
+    async def finish(
+        self, job_id: str, *, model_version: str | None = None, message_id: int | None
+    ) -> None:
         await self._update(
             job_id,
             status="done",

@@ -135,6 +135,10 @@ class DiscordStandIn:
         """Simulated members by short name: alice, bob, admin (owner, Administrator)."""
         return self._state.world.users
 
+    def add_member(self, name: str) -> JSON:
+        """Add a member (only @everyone's permissions) who can then `invoke` and `click`."""
+        return self._state.world.add_member(name)
+
     @property
     def requests(self) -> list[RecordedRequest]:
         """Every REST request the bot made, in order."""

@@ -67,6 +67,7 @@ class World:
     """Ids and payloads of everything the bot can see; permissions are computed per member."""
 
     def __init__(self, ids: Snowflakes) -> None:
+        self._ids = ids
         self.application_id = ids.next()
         self.guild_id = ids.next()
         self.channel_id = ids.next()
@@ -93,6 +94,15 @@ class World:
             self.owner_id: [admin_role],
             self.application_id: [bot_role],
         }
+
+    def add_member(self, name: str) -> JSON:
+        """A new member with only @everyone's permissions (joining after GUILD_CREATE)."""
+        if name in self.users:
+            raise ValueError(f"there is already a member called {name!r}")
+        user = user_payload(self._ids.next(), name)
+        self.users[name] = user
+        self._member_roles[int(user["id"])] = []
+        return user
 
     def user(self, ref: str | int) -> JSON:
         """The user object for a short name ("alice") or a user id; KeyError if unknown."""

@@ -30,6 +30,7 @@ from bot.store.challenge_tables import (
     Vote,
 )
 from bot.store.db import Database
+from bot.store.models import Job
 
 
 class ChallengeError(UserFacingError):
@@ -314,6 +315,25 @@ class ChallengeStore:
             rank = standings[-1].rank if tied else position
             standings.append(Standing(rank, row.id, row.user_id, row.votes, row.message_id))
         return standings
+
+    async def seeds_of_the_week(self, guild_id: int, since: datetime, limit: int = 3) -> list[int]:
+        """The GAN seeds this guild generated most often since `since` (most used first)."""
+        uses = func.count(Job.id).label("uses")
+        query = (
+            select(Job.seed, uses)
+            .where(
+                Job.guild_id == guild_id,
+                Job.model == "gan",
+                Job.seed.is_not(None),
+                Job.status == "done",
+                Job.created_at >= since,
+            )
+            .group_by(Job.seed)
+            .order_by(uses.desc(), Job.seed)
+            .limit(limit)
+        )
+        async with self.db.session() as session:
+            return [row.seed for row in (await session.execute(query)).all()]
 
     # phases
 
