@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from PIL import Image
 
 from bot.app import AtelierBot
@@ -38,13 +39,24 @@ def image(colour: str, side: int = 64, kind: str = "PNG") -> bytes:
     return buffer.getvalue()
 
 
+@pytest_asyncio.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest) -> str | None:
+    """Each test runs on a SQLite file (None: the default) and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    return await fresh_postgres_url(request.getfixturevalue("postgres_server"))
+
+
 @asynccontextmanager
 async def challenge_bot(
-    standin: DiscordStandIn, state: Path, clock: ManualClock, **settings: object
+    standin: DiscordStandIn,
+    state: Path,
+    clock: ManualClock,
+    database_url: str | None,
+    triton_url: str = NO_TRITON,
 ) -> AsyncIterator[AtelierBot]:
     """The real bot on its own database, with `clock` for the challenge deadlines."""
-    database_url = settings.pop("database_url", None)
-    config = make_settings(state, **{"triton_url": NO_TRITON, **settings})
+    config = make_settings(state, triton_url=triton_url)
     config = config.model_copy(update={"database_url": database_url})
     async with running_bot(config, standin.token, guild_ready_timeout=0.1, clock=clock) as bot:
         yield bot
@@ -102,12 +114,14 @@ def members(standin: DiscordStandIn, count: int) -> list[str]:
     return [standin.add_member(f"m{prefix}{i}")["username"] for i in range(count)]
 
 
-async def test_life_cycle(standin: DiscordStandIn, tmp_path: Path) -> None:
+async def test_life_cycle(
+    standin: DiscordStandIn, tmp_path: Path, database_url: str | None
+) -> None:
     clock = ManualClock()
     theme = "lanterns " + secrets.token_hex(3)
     alice, bob = (standin.users[n]["id"] for n in ("alice", "bob"))
     carol, dave = members(standin, 2)
-    async with challenge_bot(standin, tmp_path, clock):
+    async with challenge_bot(standin, tmp_path, clock, database_url):
         await start(standin, theme)
         red, blue = image("red"), image("blue", kind="JPEG")
         a, a_post = await submit(standin, theme, "alice", red)
@@ -141,10 +155,12 @@ async def test_life_cycle(standin: DiscordStandIn, tmp_path: Path) -> None:
     assert not revealed.components  # no more voting
 
 
-async def test_leaderboard_after_close_and_info(standin: DiscordStandIn, tmp_path: Path) -> None:
+async def test_leaderboard_after_close_and_info(
+    standin: DiscordStandIn, tmp_path: Path, database_url: str | None
+) -> None:
     clock = ManualClock()
     theme = "teacups " + secrets.token_hex(3)
-    async with challenge_bot(standin, tmp_path, clock):
+    async with challenge_bot(standin, tmp_path, clock, database_url):
         await start(standin, theme, max_entries=2)
         first, post = await submit(standin, theme, "alice", image("green"))
         second, _ = await submit(standin, theme, "alice", image("yellow"))
@@ -163,20 +179,14 @@ async def test_leaderboard_after_close_and_info(standin: DiscordStandIn, tmp_pat
     assert f"#{second}" not in board.content
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 async def test_fifty_concurrent_votes(
-    standin: DiscordStandIn, tmp_path: Path, request: pytest.FixtureRequest, database: str
+    standin: DiscordStandIn, tmp_path: Path, database_url: str | None
 ) -> None:
     """50 members press 🗳️ at once, 10 of them twice: each counts once, the rest are told."""
-    settings: dict[str, object] = {}
-    if database == "postgresql":
-        settings["database_url"] = await fresh_postgres_url(
-            request.getfixturevalue("postgres_server")
-        )
     clock = ManualClock()
-    theme = f"islands {database} " + secrets.token_hex(3)
+    theme = "islands " + secrets.token_hex(3)
     voters = members(standin, 50)
-    async with challenge_bot(standin, tmp_path, clock, **settings):
+    async with challenge_bot(standin, tmp_path, clock, database_url):
         await start(standin, theme)
         number, post = await submit(standin, theme, "alice", image("purple"))
         await clock.advance(HOUR)
@@ -193,23 +203,25 @@ async def test_fifty_concurrent_votes(
 
 
 async def test_restart_mid_voting_and_downtime_through_the_deadline(
-    standin: DiscordStandIn, tmp_path: Path
+    standin: DiscordStandIn, tmp_path: Path, database_url: str | None
 ) -> None:
     clock = ManualClock()
     theme = "restarts " + secrets.token_hex(3)
-    async with challenge_bot(standin, tmp_path, clock):
+    async with challenge_bot(standin, tmp_path, clock, database_url):
         await start(standin, theme)
         _, post = await submit(standin, theme, "alice", image("orange"))
         await clock.advance(HOUR)
         await channel_message(standin, f"Voting is open for “{theme}”")
         assert "counts" in await vote(standin, post, "bob")
 
-    async with challenge_bot(standin, tmp_path, clock):  # restarted: the button still works
+    async with challenge_bot(
+        standin, tmp_path, clock, database_url
+    ):  # restarted: the button still works
         assert "already voted" in await vote(standin, post, "bob")
         assert "counts" in await vote(standin, post, "admin")
 
     await clock.advance(2 * HOUR)  # the deadline passes while the bot is down
-    async with challenge_bot(standin, tmp_path, clock) as bot:
+    async with challenge_bot(standin, tmp_path, clock, database_url) as bot:
         results = await channel_message(standin, f"“{theme}”: the winners")
         assert "2 votes" in results.content
         scheduler = bot.get_cog("Challenges").scheduler  # type: ignore[union-attr]
@@ -220,11 +232,13 @@ async def test_restart_mid_voting_and_downtime_through_the_deadline(
     assert len(openings) == 1
 
 
-async def test_moderation_needs_manage_server(standin: DiscordStandIn, tmp_path: Path) -> None:
+async def test_moderation_needs_manage_server(
+    standin: DiscordStandIn, tmp_path: Path, database_url: str | None
+) -> None:
     """Members without Manage Server can't start, remove or cancel; the bot checks itself."""
     clock = ManualClock()
     theme = "permissions " + secrets.token_hex(3)
-    async with challenge_bot(standin, tmp_path, clock):
+    async with challenge_bot(standin, tmp_path, clock, database_url):
         refused = await run(standin, "challenge start", "alice", theme=theme)
         assert "Manage Server" in refused
         assert "no challenges yet" in await run(standin, "challenge info", "alice")
@@ -249,10 +263,12 @@ async def test_moderation_needs_manage_server(standin: DiscordStandIn, tmp_path:
         await channel_message(standin, f"“{theme}” was cancelled")
 
 
-async def test_bad_input_gets_clear_answers(standin: DiscordStandIn, tmp_path: Path) -> None:
+async def test_bad_input_gets_clear_answers(
+    standin: DiscordStandIn, tmp_path: Path, database_url: str | None
+) -> None:
     clock = ManualClock()
     theme = "bad input " + secrets.token_hex(3)
-    async with challenge_bot(standin, tmp_path, clock):
+    async with challenge_bot(standin, tmp_path, clock, database_url):
         assert "no challenge running" in await run(
             standin, "challenge submit", "alice", image=("a.png", image("red"), "image/png")
         )
@@ -290,11 +306,11 @@ def wide_png() -> bytes:
 
 
 async def test_submit_an_atelier_image_by_job_id(
-    standin: DiscordStandIn, tmp_path: Path, triton: LocalTriton
+    standin: DiscordStandIn, tmp_path: Path, database_url: str | None, triton: LocalTriton
 ) -> None:
     clock = ManualClock()
     theme = "seeds " + secrets.token_hex(3)
-    async with challenge_bot(standin, tmp_path, clock, triton_url=triton.grpc_url):
+    async with challenge_bot(standin, tmp_path, clock, database_url, triton.grpc_url):
         await start(standin, theme)
         made = await (await standin.invoke("imagine", {"seed": 5})).wait_for(
             lambda m: not m.deferred and bool(m.attachments), timeout=60

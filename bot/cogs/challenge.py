@@ -154,11 +154,13 @@ class Challenges(commands.GroupCog, group_name="challenge", group_description="A
     ) -> None:
         require_manage_server(interaction, "remove entries")
         await interaction.response.defer(ephemeral=True, thinking=True)
+        record = await self.bot.jobs.start(interaction, params={"entry": entry, "reason": reason})
         removed = await self.store.remove(entry, guild_id(interaction), reason)
         challenge = await self.store.get(removed.challenge_id)
         assert challenge is not None
         await delete_post(self.bot, challenge, removed.message_id)
         how = await tell_author(self.bot, challenge, removed, reason)
+        await self.bot.jobs.finish(record, message_id=None)
         await interaction.followup.send(
             f"Entry #{entry} was removed; its author was told {how}.", ephemeral=True
         )
@@ -169,10 +171,12 @@ class Challenges(commands.GroupCog, group_name="challenge", group_description="A
     async def cancel(self, interaction: discord.Interaction) -> None:
         require_manage_server(interaction, "cancel a challenge")
         await interaction.response.defer(ephemeral=True, thinking=True)
+        record = await self.bot.jobs.start(interaction)
         challenge = await self.store.cancel(guild_id(interaction), self.bot.clock.now())
         await close_entries(self.bot, challenge, await self.store.entries(challenge.id))
         channel = await channel_of(self.bot, challenge.channel_id)
-        await channel.send(f"🚫 The challenge “{challenge.theme}” was cancelled; no winners.")
+        message = await channel.send(f"🚫 The challenge “{challenge.theme}” was cancelled.")
+        await self.bot.jobs.finish(record, message_id=message.id)
         await interaction.followup.send(f"Challenge #{challenge.id} cancelled.", ephemeral=True)
 
     # everyone
@@ -200,10 +204,14 @@ class Challenges(commands.GroupCog, group_name="challenge", group_description="A
         else:
             job_id = (job or "").strip().strip("`").lower()
             picture = await self.read_job_image(interaction, job_id, limit)
+        record = await self.bot.jobs.start(
+            interaction, params={"challenge": challenge.id, "from_job": job_id}
+        )
         now = self.bot.clock.now()
         entry = await self.store.submit(challenge.id, interaction.user.id, picture, now, job_id)
         message = await post_entry(self.bot, challenge, entry)
         await self.store.set_entry_message(entry.id, message.id)
+        await self.bot.jobs.finish(record, message_id=message.id)
         await interaction.followup.send(
             f"✅ Entry #{entry.id} is in: {message.jump_url}\nIt shows without your name until "
             f"voting closes {stamp(challenge.voting_close_at)}. "
