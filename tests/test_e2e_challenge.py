@@ -253,11 +253,19 @@ async def test_moderation_needs_manage_server(
         assert not standin.message(post.id).deleted
 
         removed = await run(standin, "challenge remove", "admin", entry=number, reason="off topic")
-        assert f"Entry #{number} was removed" in removed
+        assert f"Entry #{number} was removed" in removed and "by direct message" in removed
         assert post.deleted
-        bob = standin.users["bob"]["id"]
-        notice = await channel_message(standin, f"<@{bob}> Your entry #{number}")
-        assert "off topic" in notice.content
+        (dm,) = [m for m in standin.direct_messages("bob") if theme in m.content]
+        assert f"entry #{number}" in dm.content and "off topic" in dm.content
+
+        (shy,) = members(standin, 1)  # DMs closed: the reason goes to the channel instead
+        standin.close_dms(shy)
+        number, _ = await submit(standin, theme, shy, image("navy"))
+        removed = await run(standin, "challenge remove", "admin", entry=number, reason="blurry")
+        assert "in the challenge channel" in removed
+        shy_id = standin.users[shy]["id"]
+        notice = await channel_message(standin, f"<@{shy_id}> Your entry #{number}")
+        assert "blurry" in notice.content
 
         assert "cancelled" in await run(standin, "challenge cancel", "admin")
         await channel_message(standin, f"“{theme}” was cancelled")

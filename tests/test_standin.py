@@ -383,3 +383,23 @@ async def test_control_api_invoke(harness: Harness, http: aiohttp.ClientSession)
 def test_message_is_plain_data() -> None:
     message = StandInMessage(id=1, channel_id=2, flags=64)
     assert message.ephemeral and not message.deferred
+
+
+async def test_new_members_and_direct_messages(harness: Harness) -> None:
+    """A member added later can invoke commands; the bot can DM members unless they closed DMs."""
+    standin, bot = harness.standin, harness.bot
+    erin = standin.add_member("erin")
+    handle = await standin.invoke("render", {"text": "hi"}, user="erin")
+    assert (await handle.acknowledged(timeout=WAIT))["type"] in (4, 5)
+    assert handle.user["id"] == erin["id"]
+
+    user = await bot.fetch_user(int(erin["id"]))
+    assert user.name == "erin"
+    sent = await user.send("hello erin")
+    assert isinstance(sent.channel, discord.DMChannel) and sent.guild is None
+    assert [m.content for m in standin.direct_messages("erin")] == ["hello erin"]
+    standin.close_dms("erin")
+    with pytest.raises(discord.Forbidden):
+        await user.send("again")
+    with pytest.raises(discord.NotFound):
+        await bot.fetch_user(123)

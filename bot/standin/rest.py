@@ -11,7 +11,7 @@ from .interactions import InteractionHandle
 from .models import RecordedRequest, StandInMessage
 from .responses import Responder
 from .state import StandInState
-from .wire import BODY, DiscordError, json_response, read_body
+from .wire import BODY, DiscordError, invalid_form, json_response, read_body
 
 _log = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ class RestApi:
         return [
             web.get(api + "/users/@me", self.current_user),
             web.get(api + "/oauth2/applications/@me", self.application),
+            web.post(api + "/users/@me/channels", self.create_dm),
+            web.get(api + "/users/{user_id}", self.get_user),
             web.get(api + "/gateway", self.gateway),
             web.get(api + "/gateway/bot", self.gateway_bot),
             web.get(api + app + "/commands", self.get_commands),
@@ -101,6 +103,21 @@ class RestApi:
     async def application(self, request: web.Request) -> web.Response:
         """GET /oauth2/applications/@me."""
         return json_response(self._state.world.application())
+
+    async def get_user(self, request: web.Request) -> web.Response:
+        """GET /users/{id}."""
+        try:
+            return json_response(self._state.world.user(int(request.match_info["user_id"])))
+        except (KeyError, ValueError):
+            raise DiscordError(404, 10013, "Unknown User") from None
+
+    async def create_dm(self, request: web.Request) -> web.Response:
+        """POST /users/@me/channels {recipient_id}: the DM channel with a member."""
+        try:
+            recipient = int(request[BODY].payload.get("recipient_id", ""))
+            return json_response(self._state.world.dm_channel(recipient))
+        except (KeyError, ValueError):
+            raise invalid_form("recipient_id", "USER_NOT_FOUND", "Unknown user.") from None
 
     async def gateway(self, request: web.Request) -> web.Response:
         """GET /gateway."""
@@ -168,16 +185,21 @@ class RestApi:
 
     async def get_channel(self, request: web.Request) -> web.Response:
         """GET /channels/{id}."""
-        self._channel_id(request)
-        return json_response(self._state.world.channel())
+        channel_id = self._channel_id(request)
+        world = self._state.world
+        recipient = world.dm_recipient(channel_id)
+        return json_response(world.channel() if recipient is None else world.dm_channel(recipient))
 
     async def create_channel_message(self, request: web.Request) -> web.Response:
         """POST /channels/{id}/messages."""
         body = request[BODY]
         payload = body.payload
         message_type = 19 if payload.get("message_reference") else 0
+        channel_id = self._channel_id(request)
+        if self._state.world.dm_recipient(channel_id) in self._state.world.closed_dms:
+            raise DiscordError(403, 50007, "Cannot send messages to this user")
         message = self._state.store.create(
-            self._channel_id(request),
+            channel_id,
             payload,
             body.files,
             ephemeral_allowed=False,
@@ -234,9 +256,13 @@ class RestApi:
         return self._state.by_token(app_id, request.match_info["token"])
 
     def _channel_id(self, request: web.Request) -> int:
-        if request.match_info["channel_id"] != str(self._state.world.channel_id):
-            raise DiscordError(404, 10003, "Unknown Channel")
-        return self._state.world.channel_id
+        """The guild's text channel or a DM channel; Discord's 404 otherwise."""
+        world, text = self._state.world, request.match_info["channel_id"]
+        if text == str(world.channel_id):
+            return world.channel_id
+        if text.isdigit() and world.dm_recipient(int(text)) is not None:
+            return int(text)
+        raise DiscordError(404, 10003, "Unknown Channel")
 
     def _channel_message(self, request: web.Request) -> StandInMessage:
         channel_id = self._channel_id(request)

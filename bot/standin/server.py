@@ -135,6 +135,17 @@ class DiscordStandIn:
         """Simulated members by short name: alice, bob, admin (owner, Administrator)."""
         return self._state.world.users
 
+    def direct_messages(self, user: str) -> list[StandInMessage]:
+        """The live messages the bot sent `user` (a short name) in their DMs."""
+        world = self._state.world
+        user_id = int(world.user(user)["id"])
+        return [m for m in self.messages
+                if not m.deleted and world.dm_recipient(m.channel_id) == user_id]  # fmt: skip
+
+    def close_dms(self, user: str) -> None:
+        """Make `user` refuse direct messages (Discord's 403 'Cannot send messages')."""
+        self._state.world.closed_dms.add(int(self._state.world.user(user)["id"]))
+
     def add_member(self, name: str) -> JSON:
         """Add a member (only @everyone's permissions) who can then `invoke` and `click`."""
         return self._state.world.add_member(name)

@@ -142,10 +142,11 @@ class MessageStore:
         extra: JSON | None = None,
     ) -> JSON:
         world = self._world
+        in_guild = world.dm_recipient(channel_id) is None
         raw: JSON = {
             "id": str(self._ids.next()),
             "channel_id": str(channel_id),
-            "guild_id": str(world.guild_id),
+            **({"guild_id": str(world.guild_id)} if in_guild else {}),
             "author": world.bot_user,
             "content": "",
             "timestamp": now_iso(),

@@ -88,6 +88,8 @@ class World:
             ),
         ]
         self.owner_id = int(self.users["admin"]["id"])
+        self._dm_channels: dict[int, int] = {}  # DM channel id -> the member it talks to
+        self.closed_dms: set[int] = set()  # members who accept no direct messages
         self._member_roles: dict[int, list[int]] = {
             int(self.users["alice"]["id"]): [],
             int(self.users["bob"]["id"]): [],
@@ -155,6 +157,20 @@ class World:
     def members(self) -> list[JSON]:
         """Every member of the guild, the bot included."""
         return [self.member(user) for user in [*self.users.values(), self.bot_user]]
+
+    def dm_channel(self, user_id: int) -> JSON:
+        """The bot's direct-message channel with a member (made on first use, like Discord)."""
+        recipient = self.user(user_id)
+        channel_id = next((c for c, u in self._dm_channels.items() if u == user_id), None)
+        if channel_id is None:
+            channel_id = self._ids.next()
+            self._dm_channels[channel_id] = user_id
+        return {"id": str(channel_id), "type": 1, "recipients": [recipient], "flags": 0,
+                "last_message_id": None}  # fmt: skip
+
+    def dm_recipient(self, channel_id: int) -> int | None:
+        """The member a DM channel talks to; None if it is not a DM channel."""
+        return self._dm_channels.get(channel_id)
 
     def channel(self) -> JSON:
         """The guild's text channel, #atelier."""
