@@ -87,7 +87,7 @@ class Entry(Base):
     job_id: Mapped[str | None] = mapped_column(String(32))  # the Atelier job it came from
     filename: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(64))
-    image: Mapped[bytes] = mapped_column(LargeBinary)
+    image: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded only when asked
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import undefer
 
 from bot.errors import UserFacingError
 from bot.media.submissions import SubmittedImage
@@ -188,8 +189,9 @@ class ChallengeStore:
             )
 
     async def entry(self, entry_id: int) -> Entry | None:
+        """An entry with its image (other queries leave the image bytes in the database)."""
         async with self.db.session() as session:
-            return await session.get(Entry, entry_id)
+            return await session.get(Entry, entry_id, options=[undefer(Entry.image)])
 
     async def entries(self, challenge_id: int, user_id: int | None = None) -> list[Entry]:
         """The challenge's active entries (only `user_id`'s if given), oldest first."""
