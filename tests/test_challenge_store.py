@@ -128,6 +128,18 @@ async def test_submission_rules(db: Database) -> None:
         await store.submit(challenge.id, 11, IMAGE, clock.now())
 
 
+async def test_simultaneous_submissions_keep_the_limit(db: Database) -> None:
+    store, clock = ChallengeStore(db), ManualClock()
+    challenge = await start(store, clock, max_entries=2)
+    outcomes = await asyncio.gather(
+        *(store.submit(challenge.id, 10, IMAGE, clock.now()) for _ in range(6)),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes if isinstance(o, ChallengeError)]
+    assert len(refused) == 4 and all("the limit is 2" in str(o) for o in refused)
+    assert len(await store.entries(challenge.id, 10)) == 2
+
+
 async def test_fifty_concurrent_votes_with_duplicates(db: Database) -> None:
     """50 members vote at once, 15 of them twice, 2 authors for themselves: exact counts."""
     store, clock = ChallengeStore(db), ManualClock()

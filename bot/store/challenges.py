@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, literal, select, update
+from sqlalchemy import Select, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import undefer
 
@@ -52,6 +52,14 @@ class Standing:
 def stamp(when: datetime) -> str:
     """A Discord timestamp that each reader sees in their own time zone, e.g. 'in 2 hours'."""
     return f"<t:{int(when.timestamp())}:R>"
+
+
+def check_submission_window(challenge: Challenge | None, now: datetime) -> None:
+    """ChallengeError unless the challenge takes submissions at `now`."""
+    if challenge is None or challenge.phase != SUBMISSIONS or now >= challenge.submissions_close_at:
+        closed = f"closed {stamp(challenge.submissions_close_at)}" if challenge else "closed"
+        theme = f"“{challenge.theme}”" if challenge else "this challenge"
+        raise ChallengeError(f"Submissions for {theme} {closed}.")
 
 
 class ChallengeStore:
@@ -142,44 +150,51 @@ class ChallengeStore:
         now: datetime,
         job_id: str | None = None,
     ) -> Entry:
-        """Store an entry durably; ChallengeError if the window closed or the limit is reached."""
+        """Store an entry durably; ChallengeError if the window closed or the limit is reached.
+
+        The limit is checked inside the INSERT (… SELECT … WHERE held < limit), with the
+        challenge's row locked on PostgreSQL, so simultaneous submissions can't exceed it.
+        """
+        entry = Entry(
+            challenge_id=challenge_id, user_id=user_id, job_id=job_id, filename=image.filename,
+            content_type=image.content_type, image=image.data, width=image.width,
+            height=image.height, status=ACTIVE, created_at=now,
+        )  # fmt: skip
+        table = Entry.__table__
+        columns = ["challenge_id", "user_id", "job_id", "filename", "content_type", "image",
+                   "width", "height", "status", "created_at"]  # fmt: skip
         async with self.db.session.begin() as session:
-            challenge = await session.get(Challenge, challenge_id)
-            if challenge is None or challenge.phase != SUBMISSIONS:
-                raise ChallengeError("Submissions for this challenge are closed.")
-            if now >= challenge.submissions_close_at:
-                raise ChallengeError(
-                    f"Submissions for “{challenge.theme}” closed "
-                    f"{stamp(challenge.submissions_close_at)}."
-                )
-            held = await session.scalar(
-                select(func.count())
-                .select_from(Entry)
-                .where(
-                    Entry.challenge_id == challenge_id,
-                    Entry.user_id == user_id,
-                    Entry.status == ACTIVE,
-                )
+            challenge = await session.scalar(
+                select(Challenge).where(Challenge.id == challenge_id).with_for_update()
             )
-            if held and held >= challenge.max_entries:
+            check_submission_window(challenge, now)
+            assert challenge is not None
+            held = self._held(challenge_id, user_id).scalar_subquery()
+            values = select(*(literal(getattr(entry, c), table.c[c].type) for c in columns))
+            statement = insert(table).from_select(
+                columns, values.where(held < challenge.max_entries)
+            )
+            entry.id = await session.scalar(statement.returning(table.c.id))
+            if entry.id is None:
+                count = await session.scalar(self._held(challenge_id, user_id)) or 0
                 raise ChallengeError(
-                    f"You have {held} entr{'y' if held == 1 else 'ies'} already; the limit is "
+                    f"You have {count} entr{'y' if count == 1 else 'ies'} already; the limit is "
                     f"{challenge.max_entries}. `/challenge withdraw` one to submit another."
                 )
-            entry = Entry(
-                challenge_id=challenge_id,
-                user_id=user_id,
-                job_id=job_id,
-                filename=image.filename,
-                content_type=image.content_type,
-                image=image.data,
-                width=image.width,
-                height=image.height,
-                status=ACTIVE,
-                created_at=now,
-            )
-            session.add(entry)
         return entry
+
+    @staticmethod
+    def _held(challenge_id: int, user_id: int) -> Select[tuple[int]]:
+        """How many active entries `user_id` has in the challenge."""
+        return (
+            select(func.count())
+            .select_from(Entry)
+            .where(
+                Entry.challenge_id == challenge_id,
+                Entry.user_id == user_id,
+                Entry.status == ACTIVE,
+            )
+        )
 
     async def set_entry_message(self, entry_id: int, message_id: int | None) -> None:
         """Remember the entry's gallery post."""
