@@ -1,0 +1,344 @@
+"""The checks a candidate version must pass before any Triton sees it (torch: publish only).
+
+`validate` runs them in order on a staged version folder (`model.pt` + `metadata.json`)
+and returns a report of what it measured; the first failure raises `ValidationError`:
+
+1. load: the TorchScript file loads;
+2. metadata: it records the training command and the data hash;
+3. contract: outputs on example inputs have the contract's names, dtypes, shapes, ranges;
+4. finite: no NaN or Inf in the weights or in the model's float output before quantising;
+5. eager: the TorchScript output equals the eager module's, bit for bit;
+6. determinism: the same inputs give the same outputs, alone or in a batch;
+7. latency: a full batch runs within the budget on this machine;
+8. quality: the model's quality metric is no worse than the live version's by more than a
+   margin (`allow_worse` overrides).
+
+What differs between models lives in a `Profile`. Only `gan` has one so far; its quality
+metric is the sliced Wasserstein distance (training/metrics/swd.py, ×1e3, lower is better)
+between images of fixed latents and held-out real images of the candidate's data set: the
+number `atelier train gan --eval` reports, on the first `quality_images` held-out images.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from deploy.contracts import GAN, ModelContract
+from deploy.repository import METADATA_FILE, DeployError, Version
+from training.export import MODEL_FILE, run_module
+
+REQUIRED_METADATA = ("training_command", "data_sha256")
+Progress = Callable[[str], None]
+
+
+class ValidationError(DeployError):
+    """A candidate failed a check: `step` names it, the message says why."""
+
+    def __init__(self, step: str, message: str) -> None:
+        super().__init__(f"refused at {step}: {message}")
+        self.step = step
+
+
+@dataclass
+class ValidationOptions:
+    latency_budget_ms: float = 2000.0  # one full batch (the contract's max_batch_size)
+    margin: float = 0.15  # relative: candidate may be at most 15 % worse than live
+    allow_worse: bool = False
+    quality_images: int = 128
+    quality_data: str | None = None  # data set for the quality metric; default: the candidate's
+
+
+@dataclass
+class Quality:
+    """A quality measurement; comparable when metric, data hash and image count agree."""
+
+    metric: str
+    value: float
+    data: str
+    data_sha256: str
+    images: int
+    lower_is_better: bool = True
+
+    def same_test(self, other: dict[str, Any]) -> bool:
+        keys = ("metric", "data_sha256", "images")
+        return all(other.get(key) == getattr(self, key) for key in keys)
+
+
+class Profile:
+    """What validation needs to know about one model."""
+
+    contract: ModelContract
+
+    def stage(self, source: Path, staging: Path) -> None:
+        """Put `model.pt` and `metadata.json` for `source` into `staging`."""
+        raise NotImplementedError
+
+    def example_inputs(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def eager(self, version_dir: Path) -> nn.Module:
+        """The eager module the TorchScript file was made from."""
+        raise NotImplementedError
+
+    def raw_outputs(self, eager: nn.Module, inputs: dict[str, np.ndarray]) -> list[torch.Tensor]:
+        """Float outputs before any quantisation (where NaN would otherwise hide)."""
+        raise NotImplementedError
+
+    def quality(
+        self, model: torch.jit.ScriptModule, metadata: dict, options: ValidationOptions
+    ) -> Quality:
+        raise NotImplementedError
+
+
+class GanProfile(Profile):
+    """The image generator: a training checkpoint or an exported version folder."""
+
+    contract = GAN
+
+    def stage(self, source: Path, staging: Path) -> None:
+        if source.is_dir():
+            copy_version(source, staging)
+        elif is_torchscript(source):
+            raise ValidationError(
+                "metadata",
+                f"{source} is a bare TorchScript file; give its version folder "
+                "(model.pt + metadata.json) so the version records how it was made",
+            )
+        else:  # a training checkpoint of `atelier train gan`
+            from training.gan.train import export
+
+            try:
+                export(source, staging)
+            except Exception as error:
+                raise ValidationError("export", f"{type(error).__name__}: {error}") from error
+
+    def example_inputs(self) -> dict[str, np.ndarray]:
+        from training.gan.export import example_inputs
+
+        return example_inputs(0.9)
+
+    def eager(self, version_dir: Path) -> nn.Module:
+        from training.gan.model import load_eager_generator
+
+        return load_eager_generator(version_dir)
+
+    def raw_outputs(self, eager: nn.Module, inputs: dict[str, np.ndarray]) -> list[torch.Tensor]:
+        z = torch.from_numpy(inputs["z"]) * torch.from_numpy(inputs["truncation"])
+        with torch.inference_mode():
+            return [eager.generator(z)]
+
+    def quality(
+        self, model: torch.jit.ScriptModule, metadata: dict, options: ValidationOptions
+    ) -> Quality:
+        from training.gan.train import EVAL_SEED, TrainConfig, eval_latents, load_dataset
+        from training.metrics.swd import sliced_wasserstein
+
+        data_name = options.quality_data or metadata.get("data", "emoji")
+        holdout = metadata.get("training_config", {}).get("holdout", 0.1)
+        data = load_dataset(TrainConfig(data=data_name, resolution=64, holdout=holdout))
+        real = data.held_out[: options.quality_images]
+        z = eval_latents(len(real))
+        fakes = run_module(model, GAN, {"z": z, "truncation": np.ones((len(z), 1), np.float32)})
+        swd = sliced_wasserstein(fakes["image"], real, seed=EVAL_SEED)
+        return Quality("swd_x1e3", round(swd.average, 3), data_name, data.sha256, len(real))
+
+
+PROFILES: dict[str, Profile] = {"gan": GanProfile()}
+
+
+def profile_for(model: str) -> Profile:
+    if model not in PROFILES:
+        raise DeployError(f"publishing supports {', '.join(PROFILES)} so far, not {model}")
+    return PROFILES[model]
+
+
+def copy_version(source: Path, staging: Path) -> None:
+    """Copy an exported version folder's model.pt and metadata.json."""
+    for name in (MODEL_FILE, METADATA_FILE):
+        if not (source / name).is_file():
+            raise ValidationError(
+                "metadata" if name == METADATA_FILE else "load", f"{source} has no {name}"
+            )
+        shutil.copy2(source / name, staging / name)
+
+
+def is_torchscript(path: Path) -> bool:
+    """A TorchScript archive (it holds code/), as opposed to a pickled checkpoint."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any("/code/" in name for name in archive.namelist())
+
+
+def validate(
+    profile: Profile,
+    staging: Path,
+    live: Version | None,
+    options: ValidationOptions,
+    progress: Progress = print,
+) -> dict[str, Any]:
+    """Run every check on the staged folder; return the measurements, raise on failure."""
+    contract = profile.contract
+    try:
+        model = torch.jit.load(str(staging / MODEL_FILE), map_location="cpu").eval()
+    except Exception as error:
+        message = f"the TorchScript file does not load: {first_line(error)}"
+        raise ValidationError("load", message) from error
+    progress("ok   load: TorchScript loads")
+    metadata = read_metadata(staging)
+    progress("ok   metadata: training command and data hash recorded")
+
+    inputs = profile.example_inputs()
+    outputs = run(model, contract, inputs, "contract")
+    for spec in contract.outputs:
+        try:
+            spec.check(outputs[spec.name])
+        except ValueError as error:
+            raise ValidationError("contract", str(error)) from error
+    progress(f"ok   contract: {', '.join(s.name for s in contract.outputs)} fit {contract.name}")
+
+    check_finite(model, profile, staging, inputs)
+    progress("ok   finite: no NaN or Inf in weights or outputs")
+
+    eager_out = run(profile.eager(staging), contract, inputs, "eager")
+    for spec in contract.outputs:
+        if not np.array_equal(eager_out[spec.name], outputs[spec.name]):
+            raise ValidationError("eager", f"{spec.name}: TorchScript output differs from eager")
+    progress("ok   eager: TorchScript output equals eager output")
+
+    check_determinism(model, contract, inputs, outputs)
+    progress("ok   determinism: repeated and single-item runs give the same outputs")
+
+    latency_ms = measure_latency(model, contract, inputs)
+    if latency_ms > options.latency_budget_ms:
+        raise ValidationError(
+            "latency",
+            f"a batch of {contract.max_batch_size} takes {latency_ms:.0f} ms, "
+            f"over the budget of {options.latency_budget_ms:g} ms",
+        )
+    progress(f"ok   latency: {latency_ms:.0f} ms per batch of {contract.max_batch_size}")
+
+    quality = compare_quality(profile, model, metadata, live, options, progress)
+    return {
+        "latency_ms_batch": round(latency_ms, 1),
+        "latency_budget_ms": options.latency_budget_ms,
+        "quality": quality,
+        "checks": [
+            "load",
+            "metadata",
+            "contract",
+            "finite",
+            "eager",
+            "determinism",
+            "latency",
+            "quality",
+        ],
+    }
+
+
+def read_metadata(staging: Path) -> dict[str, Any]:
+    try:
+        metadata = json.loads((staging / METADATA_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValidationError("metadata", f"metadata.json unreadable: {error}") from error
+    missing = [key for key in REQUIRED_METADATA if not metadata.get(key)]
+    if missing:
+        raise ValidationError("metadata", f"metadata.json lacks {', '.join(missing)}")
+    return metadata
+
+
+def run(model: nn.Module, contract: ModelContract, inputs: dict, step: str) -> dict:
+    try:
+        return run_module(model, contract, inputs)
+    except Exception as error:
+        message = f"the model failed on example inputs: {first_line(error)}"
+        raise ValidationError(step, message) from error
+
+
+def check_finite(
+    model: torch.jit.ScriptModule, profile: Profile, staging: Path, inputs: dict
+) -> None:
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValidationError("finite", f"weight {name} contains NaN or Inf")
+    for tensor in profile.raw_outputs(profile.eager(staging), inputs):
+        if not torch.isfinite(tensor).all():
+            raise ValidationError("finite", "the model's output contains NaN or Inf")
+
+
+def check_determinism(
+    model: nn.Module, contract: ModelContract, inputs: dict, outputs: dict
+) -> None:
+    again = run_module(model, contract, inputs)
+    first = run_module(model, contract, {k: v[:1] for k, v in inputs.items()})
+    for spec in contract.outputs:
+        if not np.array_equal(again[spec.name], outputs[spec.name]):
+            raise ValidationError("determinism", f"{spec.name} differs between two runs")
+        if not np.array_equal(first[spec.name][0], outputs[spec.name][0]):
+            raise ValidationError("determinism", f"{spec.name} depends on the rest of the batch")
+
+
+def measure_latency(model: nn.Module, contract: ModelContract, inputs: dict, runs: int = 3):
+    """Median milliseconds of one full batch (example inputs tiled), after a warm-up run."""
+    size = contract.max_batch_size
+    batch = {k: np.resize(v, (size, *v.shape[1:])) for k, v in inputs.items()}
+    run_module(model, contract, batch)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run_module(model, contract, batch)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def compare_quality(
+    profile: Profile,
+    model: torch.jit.ScriptModule,
+    metadata: dict,
+    live: Version | None,
+    options: ValidationOptions,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Measure the candidate and the live version on the same test; refuse if worse."""
+    candidate = profile.quality(model, metadata, options)
+    record: dict[str, Any] = {"candidate": asdict(candidate), "margin": options.margin}
+    if live is None:
+        progress(f"ok   quality: {candidate.metric} {candidate.value} (no live version)")
+        return record
+    known = live.metadata.get("publish", {}).get("validation", {}).get("quality", {})
+    if candidate.same_test(known.get("candidate", {})):
+        baseline = Quality(**known["candidate"])  # measured when the live version was published
+    else:
+        live_model = torch.jit.load(str(live.path / MODEL_FILE), map_location="cpu").eval()
+        baseline = profile.quality(live_model, metadata, options)
+    record["live"] = {"version": live.number, **asdict(baseline)}
+    limit = baseline.value * (1 + options.margin)
+    text = (
+        f"{candidate.metric} {candidate.value} vs live v{live.number} {baseline.value} "
+        f"(limit {limit:.3f}, {candidate.images} images of {candidate.data})"
+    )
+    if candidate.value > limit:
+        if not options.allow_worse:
+            raise ValidationError("quality", f"{text}; --allow-worse publishes it anyway")
+        record["overridden"] = True
+        progress(f"WARN quality: {text}; published anyway (--allow-worse)")
+    else:
+        progress(f"ok   quality: {text}")
+    return record
+
+
+def first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(error).__name__
