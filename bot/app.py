@@ -28,6 +28,7 @@ COGS = (
     "bot.cogs.compose",
     "bot.cogs.challenge",
     "bot.cogs.status",
+    "bot.cogs.admin",
 )
 
 # Atelier sends audio as attachments and never joins voice: skip discord.py's voice warnings.

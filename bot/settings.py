@@ -7,9 +7,10 @@ stand-in. The Discord token is a SecretStr: it prints as '**********' and is nev
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _env(name: str) -> AliasChoices:
@@ -37,6 +38,27 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(25 * 2**20, gt=0, description="largest image read from users")
     sync_guild_id: int | None = Field(None, description="sync commands to one guild (instant)")
     log_level: str = "INFO"
+    admin_user_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="may use /admin without Manage Server (comma-separated)"
+    )
+    triton_urls: str | None = Field(
+        None,
+        description="every Triton serving the repository (comma-separated); /admin loads "
+        "models on each. Unset: TRITON_URL alone",
+    )
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def deploy_urls(self) -> list[str]:
+        """The Tritons that /admin asks to load or roll back models."""
+        urls = [url.strip() for url in (self.triton_urls or "").split(",") if url.strip()]
+        return urls or ([self.triton_url] if self.triton_url else [])
 
     @property
     def sqlite_path(self) -> Path:

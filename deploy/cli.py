@@ -4,8 +4,8 @@
     atelier deploy rollback gan [VERSION]                  # serve an earlier version again
     atelier deploy status [MODEL]                          # versions, readiness, statistics
 
-Triton URLs (gRPC host:port): --triton-url, repeatable, else TRITON_URL (comma-separated
-for several servers over one shared repository).
+Triton URLs (gRPC host:port): --triton-url, repeatable, else ATELIER_TRITON_URLS
+(comma-separated: several servers over one shared repository), else TRITON_URL.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def run_version_command(args: argparse.Namespace, argv: list[str]) -> int:
 
     repository = ModelRepository(args.model_repository)
     try:
-        fleet = TritonFleet(triton_urls(args.triton_url, os.environ.get("TRITON_URL")))
+        fleet = TritonFleet(triton_urls(args.triton_url, environment_urls()))
         if args.job == "publish":
             return asyncio.run(publish_command(args, repository, fleet, argv))
         if args.job == "rollback":
@@ -100,6 +100,10 @@ def run_version_command(args: argparse.Namespace, argv: list[str]) -> int:
     except DeployError as error:
         print(f"{args.job} refused: {error}", file=sys.stderr)
         return 1
+
+
+def environment_urls() -> str | None:
+    return os.environ.get("ATELIER_TRITON_URLS") or os.environ.get("TRITON_URL")
 
 
 async def publish_command(args: argparse.Namespace, repository, fleet, argv: list[str]) -> int:

@@ -130,9 +130,14 @@ class ModelRepository:
 
     @contextmanager
     def lock(self, model: str) -> Iterator[None]:
-        """Hold the model's deploy lock (another publish or rollback waits)."""
+        """Hold the model's deploy lock; DeployError if a publish or rollback holds it.
+
+        Never waits, so the bot's event loop is never blocked behind a long publish."""
         with open(self.model_dir(model) / LOCK_FILE, "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as error:
+                raise DeployError(f"another publish or rollback of {model} is running") from error
             try:
                 yield
             finally:

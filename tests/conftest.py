@@ -13,6 +13,7 @@ from bot.app import AtelierBot
 from bot.stack import running_bot, start_triton
 from bot.standin import DiscordStandIn
 from deploy.triton import LocalTriton
+from tests.gan_repository import gan_triton, repo_dir  # noqa: F401  (deploy tests: own copy)
 from tests.helpers import make_settings
 from tests.postgres import postgres_server  # noqa: F401  (a fixture for the PostgreSQL tests)
 

@@ -49,7 +49,7 @@ def test_imagine_cli_writes_pngs_through_triton(tmp_path: Path, triton: LocalTri
 def test_bot_never_imports_torch() -> None:
     modules = (
         "bot.cli, bot.app, bot.stack, bot.selftest, bot.cogs.imagine, bot.cogs.status, "
-        "bot.cogs.style, bot.pipelines.style, bot.views.imagine, bot.media.audio"
+        "bot.cogs.style, bot.pipelines.style, bot.views.imagine, bot.media.audio, bot.cogs.admin"
     )
     code = f"import sys, {modules}; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)

@@ -14,12 +14,10 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import pytest_asyncio
 import torch
 import tritonclient.grpc.aio as grpcclient
 
@@ -28,6 +26,7 @@ from deploy.publish import publish
 from deploy.repository import ModelRepository, TritonFleet, rollback, status
 from deploy.triton import LocalTriton
 from deploy.validation import ValidationError, ValidationOptions
+from tests.gan_repository import SEEDS, infer_once, served
 from tests.helpers import MODEL_REPOSITORY, ROOT
 from training.export import export_model
 from training.gan.export import example_inputs
@@ -35,30 +34,6 @@ from training.gan.model import Generator, GeneratorConfig, ServedGenerator, load
 
 V2 = MODEL_REPOSITORY / "gan" / "2"
 FAST = ValidationOptions(quality_images=32)  # SWD on 32 held-out images keeps tests quick
-SEEDS = [3, 14, 15]
-
-
-@pytest.fixture(scope="module")
-def repo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of model_repository/ with only gan v1 and v2."""
-    root = tmp_path_factory.mktemp("repository")
-    source = MODEL_REPOSITORY / "gan"
-    target = root / "gan"
-    target.mkdir()
-    for name in ("config.pbtxt", "configs", "1", "2"):
-        copy = shutil.copytree if (source / name).is_dir() else shutil.copy2
-        copy(source / name, target / name)
-    return root
-
-
-@pytest_asyncio.fixture(scope="module")
-async def gan_triton(
-    repo_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[LocalTriton]:
-    server = LocalTriton(repo_dir, tmp_path_factory.mktemp("triton"), models=["gan"])
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
@@ -118,26 +93,6 @@ def not_torchscript(folder: Path) -> Path:
 
 def folders(repo_dir: Path) -> list[str]:
     return sorted(p.name for p in (repo_dir / "gan").iterdir() if p.is_dir())
-
-
-async def served(url: str, seeds: list[int] = SEEDS, version: str = "") -> tuple[np.ndarray, str]:
-    """Images for `seeds` from Triton, and the version that answered."""
-    client = grpcclient.InferenceServerClient(url)
-    try:
-        return await infer_once(client, seeds, version)
-    finally:
-        await client.close()
-
-
-async def infer_once(client, seeds: list[int], version: str = "") -> tuple[np.ndarray, str]:
-    z = np.stack([latent_for_seed(s) for s in seeds])
-    t = np.ones((len(seeds), 1), np.float32)
-    inputs = [grpcclient.InferInput("z", list(z.shape), "FP32")]
-    inputs.append(grpcclient.InferInput("truncation", list(t.shape), "FP32"))
-    inputs[0].set_data_from_numpy(z)
-    inputs[1].set_data_from_numpy(t)
-    result = await client.infer("gan", inputs, model_version=version, client_timeout=60)
-    return result.as_numpy("image"), result.get_response().model_version
 
 
 def local(folder: Path, seeds: list[int] = SEEDS) -> np.ndarray:
