@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         "models on each. Unset: TRITON_URL alone",
     )
 
+    retrain_quality_images: int = Field(
+        128, ge=1, description="held-out images for the quality check of /admin retrain"
+    )
+
     @field_validator("admin_user_ids", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:

@@ -9,12 +9,17 @@ decides the next step, so a resumed run continues bit for bit where it stopped (
     atelier train gan --resume --out runs/gan --minutes 10 # ten more minutes
     atelier train gan --eval runs/gan/checkpoint.pt        # SWD against held-out images
     atelier train gan --export runs/gan/checkpoint.pt --version-dir model_repository/gan/2
+    atelier train gan --init-from model_repository/gan/2 --data DIR --steps 500 --out runs/ft
+                                                           # fine-tune the served generator
+`--progress-json` prints one JSON line per sample grid (step, losses, grid path) for a
+watching process such as the bot's `/admin retrain`.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import random
 import shlex
 import time
@@ -297,6 +302,8 @@ class RunOptions:
     resume: bool = False
     command: str = ""  # the command line that started the run, for the exported metadata
     progress: bool = True
+    progress_json: bool = False  # a JSON line on stdout per sample grid (for a watcher)
+    init_from: Path | None = None  # an exported version folder: start from its generator
 
 
 def train(config: TrainConfig, options: RunOptions, cache_dir: Path = DEFAULT_CACHE) -> GANTrainer:
@@ -309,6 +316,8 @@ def train(config: TrainConfig, options: RunOptions, cache_dir: Path = DEFAULT_CA
     trainer = GANTrainer(config, data.train, device())
     if state is not None:
         trainer.load_state_dict(state)
+    elif options.init_from:
+        init_generator(trainer, options.init_from)
     command = options.command
     if state is not None and state.get("command"):  # every command that made the run
         command = f"{state['command']} && {command}"
@@ -327,8 +336,11 @@ def train(config: TrainConfig, options: RunOptions, cache_dir: Path = DEFAULT_CA
             bar.update()
             bar.set_postfix(loss_d=f"{loss_d:.3f}", loss_g=f"{loss_g:.3f}", refresh=False)
             if trainer.step % options.sample_every == 0:
-                sample_grid(trainer, run_dir / "samples" / f"step_{trainer.step:06d}.png")
+                grid = run_dir / "samples" / f"step_{trainer.step:06d}.png"
+                sample_grid(trainer, grid)
                 save_checkpoint(trainer, run_dir, extra)
+                if options.progress_json:
+                    report_progress(trainer, options, grid, loss_d, loss_g)
             if options.eval_every and trainer.step % options.eval_every == 0:
                 swd = evaluate(trainer, data.held_out, options.eval_images)
                 trainer.swd_log.append((trainer.step, swd.average))
@@ -347,6 +359,27 @@ def train(config: TrainConfig, options: RunOptions, cache_dir: Path = DEFAULT_CA
         f"checkpoint {run_dir / CHECKPOINT}"
     )
     return trainer
+
+
+def init_generator(trainer: GANTrainer, version_dir: Path) -> None:
+    """Start the generator and its EMA from an exported version's weights (fine-tuning)."""
+    scripted = torch.jit.load(str(Path(version_dir) / "model.pt"), map_location="cpu")
+    weights = {
+        name.removeprefix("generator."): value
+        for name, value in scripted.state_dict().items()
+        if name.startswith("generator.")
+    }
+    trainer.generator.load_state_dict(weights)
+    trainer.ema.load_state_dict(weights)
+
+
+def report_progress(
+    trainer: GANTrainer, options: RunOptions, grid: Path, loss_d: float, loss_g: float
+) -> None:
+    """One JSON line for a watching process: step, total, losses, the newest sample grid."""
+    event = {"step": trainer.step, "total": options.steps, "loss_d": round(loss_d, 4),
+             "loss_g": round(loss_g, 4), "sample": str(grid.resolve())}  # fmt: skip
+    print(json.dumps(event), flush=True)
 
 
 def restore(checkpoint: Path, cache_dir: Path = DEFAULT_CACHE) -> tuple[GANTrainer, Dataset, dict]:
@@ -420,6 +453,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--samples", type=Path, help="with --export: write a grid of seeds 0..63")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="VERSION_DIR",
+        help="fine-tune: start from an exported version's generator",
+    )
+    parser.add_argument(
+        "--progress-json",
+        action="store_true",
+        help="a JSON line per sample grid on stdout instead of the progress bar",
+    )
     return parser.parse_args(argv)
 
 
@@ -443,6 +487,10 @@ def main(argv: list[str]) -> int:
         return 0
     if not (args.minutes or args.steps):
         raise SystemExit("give --minutes and/or --steps")
+    widths = {}
+    if args.init_from:  # the generator's width is the exported version's
+        exported = json.loads((args.init_from / "metadata.json").read_text())["config"]
+        widths = {"g_width": exported["width"], "resolution": exported["image_size"]}
     config = TrainConfig(
         **{
             **asdict(ATELIER),
@@ -450,6 +498,7 @@ def main(argv: list[str]) -> int:
             "resolution": args.resolution,
             "batch_size": args.batch_size,
             "seed": args.seed,
+            **widths,
         }
     )
     command = shlex.join(["atelier", "train", "gan", *argv])
@@ -461,6 +510,9 @@ def main(argv: list[str]) -> int:
         args.eval_every,
         resume=args.resume,
         command=command,
+        progress=not args.progress_json,
+        progress_json=args.progress_json,
+        init_from=args.init_from,
     )
     train(config, options, args.cache_dir)
     return 0
