@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from typing import NoReturn
 
 import asyncpg
 import pytest
@@ -45,7 +46,7 @@ def _as_postgres(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     if os.environ.get(ENV_REQUIRE) == "1":
         pytest.fail(f"PostgreSQL is required ({ENV_REQUIRE}=1) but {reason}")
     pytest.skip(f"no PostgreSQL: {reason}")
@@ -65,19 +66,24 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(data, "postgres", "postgres")
     port = _free_port()
     run = {"check": True, "capture_output": True, "timeout": 120}
-    subprocess.run(
-        _as_postgres(
-            [f"{bin_dir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"]
-        ),
-        **run,
-    )
     options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as_postgres(
-            [f"{bin_dir}/pg_ctl", "-D", data, "-o", options, "-l", f"{data}/log", "-w", "start"]
-        ),
-        **run,
-    )
+    try:
+        subprocess.run(
+            _as_postgres(
+                [f"{bin_dir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+            ),
+            **run,
+        )
+        subprocess.run(
+            _as_postgres(
+                [f"{bin_dir}/pg_ctl", "-D", data, "-o", options, "-l", f"{data}/log", "-w", "start"]
+            ),
+            **run,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        shutil.rmtree(data, ignore_errors=True)
+        detail = getattr(error, "stderr", b"") or b""
+        _unavailable(f"a local server did not start: {error} {detail.decode(errors='replace')}")
     try:
         yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}"
     finally:
