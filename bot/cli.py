@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `atelier` command."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "train":
+        if "--from-challenge" in argv:  # export the entries here: training never reads the DB
+            from bot.datasets import challenge_training_argv
+
+            argv = asyncio.run(challenge_training_argv(argv, Settings()))
         from training.cli import main as train_main
 
         return train_main(argv[1:])

@@ -185,12 +185,15 @@ class Challenges(commands.GroupCog, group_name="challenge", group_description="A
     @app_commands.describe(
         image="A PNG, JPEG, WebP or GIF.",
         job="Or the job id of one of your Atelier images (shown under it).",
+        allow_training="Let this server's admins fine-tune Atelier's image model on it (no by "
+        "default).",
     )
     async def submit(
         self,
         interaction: discord.Interaction,
         image: discord.Attachment | None = None,
         job: app_commands.Range[str, 1, 40] | None = None,
+        allow_training: bool = False,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         challenge = await self.store.require_open(guild_id(interaction))
@@ -208,7 +211,9 @@ class Challenges(commands.GroupCog, group_name="challenge", group_description="A
             interaction, params={"challenge": challenge.id, "from_job": job_id}
         )
         now = self.bot.clock.now()
-        entry = await self.store.submit(challenge.id, interaction.user.id, picture, now, job_id)
+        entry = await self.store.submit(
+            challenge.id, interaction.user.id, picture, now, job_id, training_consent=allow_training
+        )
         message = await post_entry(self.bot, challenge, entry)
         await self.store.set_entry_message(entry.id, message.id)
         await self.bot.jobs.finish(record, message_id=message.id)

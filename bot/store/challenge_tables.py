@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -93,6 +94,7 @@ class Entry(Base):
     status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
     reason: Mapped[str | None] = mapped_column(Text)  # why a moderator removed it
     message_id: Mapped[int | None] = mapped_column(BigInteger)  # its gallery post
+    training_consent: Mapped[bool] = mapped_column(Boolean, default=False)  # may train models
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

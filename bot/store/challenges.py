@@ -149,6 +149,7 @@ class ChallengeStore:
         image: SubmittedImage,
         now: datetime,
         job_id: str | None = None,
+        training_consent: bool = False,
     ) -> Entry:
         """Store an entry durably; ChallengeError if the window closed or the limit is reached.
 
@@ -158,11 +159,11 @@ class ChallengeStore:
         entry = Entry(
             challenge_id=challenge_id, user_id=user_id, job_id=job_id, filename=image.filename,
             content_type=image.content_type, image=image.data, width=image.width,
-            height=image.height, status=ACTIVE, created_at=now,
+            height=image.height, status=ACTIVE, created_at=now, training_consent=training_consent,
         )  # fmt: skip
         table = Entry.__table__
         columns = ["challenge_id", "user_id", "job_id", "filename", "content_type", "image",
-                   "width", "height", "status", "created_at"]  # fmt: skip
+                   "width", "height", "status", "created_at", "training_consent"]  # fmt: skip
         async with self.db.session.begin() as session:
             challenge = await session.scalar(
                 select(Challenge).where(Challenge.id == challenge_id).with_for_update()
@@ -215,6 +216,17 @@ class ChallengeStore:
             query = query.where(Entry.user_id == user_id)
         async with self.db.session() as session:
             return list(await session.scalars(query.order_by(Entry.id)))
+
+    async def training_entries(self, challenge_id: int) -> list[Entry]:
+        """Active entries whose authors agreed to model training, with their images."""
+        query = select(Entry).where(
+            Entry.challenge_id == challenge_id,
+            Entry.status == ACTIVE,
+            Entry.training_consent.is_(True),
+        )
+        async with self.db.session() as session:
+            rows = await session.scalars(query.order_by(Entry.id).options(undefer(Entry.image)))
+            return list(rows)
 
     async def withdraw(self, entry_id: int, user_id: int) -> Entry:
         """The author takes their entry out while the challenge is open."""
