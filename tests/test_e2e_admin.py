@@ -113,6 +113,8 @@ async def test_retrain_one_at_a_time_and_cancel(
     await retrain_message(standin, "❌ cancelled", timeout=120)
     assert folders(repo_dir) == before
     assert "No training run" in await reply(standin, "admin cancel", "admin")
+    answer = await reply(standin, "admin retrain", "admin", challenge=999_999)
+    assert "This server has no challenge #999999" in answer, answer
 
 
 async def test_retrain_publishes_through_validation(

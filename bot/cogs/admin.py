@@ -25,6 +25,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import AtelierBot
+from bot.datasets import NoTrainingData, dataset_dir, export_challenge
 from bot.errors import UserFacingError
 from bot.retrain import Outcome, Progress, RetrainPlan, RetrainRun
 from deploy.repository import DeployError, ModelRepository, TritonFleet, rollback, status
@@ -115,13 +116,16 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Models (Ma
 
     @app_commands.command(name="retrain", description="Fine-tune the image model and publish it.")
     @app_commands.describe(
-        data="emoji, or a data set folder in the bot's datasets/", steps="training steps"
+        data="emoji, or a data set folder in the bot's datasets/",
+        steps="training steps",
+        challenge="or train on a challenge's entries (only those whose authors allowed it)",
     )
     async def retrain(
         self,
         interaction: discord.Interaction,
         data: str = "emoji",
         steps: app_commands.Range[int, 1, 100_000] = 2000,
+        challenge: app_commands.Range[int, 1] | None = None,
     ) -> None:
         self.check(interaction)
         if self.run and self.run.phase != "done":
@@ -129,6 +133,8 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Models (Ma
                 f"A training run started by <@{self.run.started_by}> is already going "
                 f"({self.run.phase}); /admin cancel stops it."
             )
+        if challenge is not None:
+            data = await self.export_entries(interaction, challenge)
         if data not in self.dataset_names():
             raise AdminError(f"No data set called `{data}`: {', '.join(self.dataset_names())}.")
         live = self.repository.live(RETRAIN_MODEL)
@@ -153,6 +159,18 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Models (Ma
         message = await interaction.channel.send(f"{title}: starting…")
         log.info("%s started %s (run %s)", interaction.user.id, title, plan.run_dir)
         self.watcher = asyncio.create_task(self.watch(self.run, message, title))
+
+    async def export_entries(self, interaction: discord.Interaction, challenge_id: int) -> str:
+        """Export this server's challenge's consenting entries; the data set's name."""
+        found = await self.bot.challenges.get(challenge_id)
+        if found is None or found.guild_id != interaction.guild_id:
+            raise AdminError(f"This server has no challenge #{challenge_id}.")
+        folder = dataset_dir(self.bot.settings.state_dir, challenge_id)
+        try:
+            await export_challenge(self.bot.challenges, challenge_id, folder)
+        except NoTrainingData as error:
+            raise AdminError(f"Can't train on it: {error}.") from error
+        return folder.name
 
     async def watch(self, run: RetrainRun, message: discord.Message, title: str) -> None:
         """Edit the run's progress into `message` until it ends (never raises)."""
