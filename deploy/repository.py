@@ -291,9 +291,12 @@ class ModelReport:
 def summary(metadata: dict[str, Any]) -> str:
     """A short description of a version from its metadata."""
     parts = []
-    if "swd_x1e3" in metadata:
-        parts.append(f"SWD×1e3 {metadata['swd_x1e3']}")
     published = metadata.get("publish", {})
+    checked = published.get("validation", {}).get("quality", {}).get("candidate")
+    if checked:  # measured at publish, on the same test as the version it replaced
+        parts.append(f"{checked['metric']} {checked['value']} ({checked['images']} images)")
+    elif "swd_x1e3" in metadata:  # measured at export
+        parts.append(f"SWD×1e3 {metadata['swd_x1e3']}")
     if published.get("published_at"):
         parts.append(f"published {published['published_at']}")
     if metadata.get("steps") is not None:
@@ -304,6 +307,8 @@ def summary(metadata: dict[str, Any]) -> str:
 
 
 def describe_stats(stats: VersionStats) -> str:
+    if not stats.success and not stats.failure:
+        return "no requests since it was loaded"
     return (
         f"{stats.success} ok / {stats.failure} failed, {stats.mean_ms:.1f} ms per request, "
         f"{stats.compute_ms:.1f} ms per batch"
