@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -53,6 +54,14 @@ class RetrainPlan:
     triton_urls: list[str]
     quality_images: int = 128
     sample_every: int = 0  # 0: about ten reports over the run
+    repository_key: str | None = field(default=None, repr=False)  # key=value; never shown
+
+    def publish_environment(self) -> dict[str, str]:
+        """The environment of the publish process: the repository API key, if any."""
+        extra = (
+            {"ATELIER_TRITON_REPOSITORY_KEY": self.repository_key} if self.repository_key else {}
+        )
+        return {**os.environ, **extra}
 
     def train_command(self) -> list[str]:
         every = self.sample_every or max(1, self.steps // 10)
@@ -96,17 +105,20 @@ class RetrainRun:
             yield Outcome(False, f"training failed: {self.last_line()}")
             return
         self.phase = "publishing"
-        async for line in self._run(self.plan.publish_command()):
+        async for line in self._run(self.plan.publish_command(), self.plan.publish_environment()):
             yield line
         self.phase = "done"
         published = bool(self._process and self._process.returncode == 0)
         yield Outcome(published, self.last_line())
 
-    async def _run(self, command: list[str]) -> AsyncIterator[str]:
+    async def _run(
+        self, command: list[str], environment: dict[str, str] | None = None
+    ) -> AsyncIterator[str]:
         """Start `command` and yield its output lines (stdout and stderr together)."""
         self._process = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-        )
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env=environment,
+        )  # fmt: skip
         assert self._process.stdout
         if self.cancelled:  # cancelled while the process was starting
             self._process.send_signal(signal.SIGINT)

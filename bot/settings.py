@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         "models on each. Unset: TRITON_URL alone",
     )
 
+    triton_repository_key: SecretStr | None = Field(
+        None, description="key=value unlocking Triton's repository API (/admin); never logged"
+    )
     retrain_quality_images: int = Field(
         128, ge=1, description="held-out images for the quality check of /admin retrain"
     )

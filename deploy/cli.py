@@ -6,6 +6,7 @@
 
 Triton URLs (gRPC host:port): --triton-url, repeatable, else ATELIER_TRITON_URLS
 (comma-separated: several servers over one shared repository), else TRITON_URL.
+A locked-down repository API: ATELIER_TRITON_REPOSITORY_KEY=key=value (never printed).
 """
 
 from __future__ import annotations
@@ -79,11 +80,18 @@ def add_version_commands(jobs: argparse._SubParsersAction) -> None:
 
 def run_version_command(args: argparse.Namespace, argv: list[str]) -> int:
     """Run publish, rollback or status; exit 1 with the reason when refused."""
-    from deploy.repository import DeployError, ModelRepository, TritonFleet, triton_urls
+    from deploy.repository import (
+        DeployError,
+        ModelRepository,
+        TritonFleet,
+        repository_headers,
+        triton_urls,
+    )
 
     repository = ModelRepository(args.model_repository)
     try:
-        fleet = TritonFleet(triton_urls(args.triton_url, environment_urls()))
+        headers = repository_headers(os.environ.get("ATELIER_TRITON_REPOSITORY_KEY"))
+        fleet = TritonFleet(triton_urls(args.triton_url, environment_urls()), headers=headers)
         if args.job == "publish":
             return asyncio.run(publish_command(args, repository, fleet, argv))
         if args.job == "rollback":

@@ -178,18 +178,23 @@ class ServerView:
 class TritonFleet:
     """Every configured Triton (gRPC `host:port` URLs) that serves the repository."""
 
-    def __init__(self, urls: list[str], timeout_s: float = 300.0) -> None:
+    def __init__(
+        self, urls: list[str], timeout_s: float = 300.0, headers: dict[str, str] | None = None
+    ) -> None:
         if not urls:
             raise DeployError("no Triton URL: set TRITON_URL or pass --triton-url")
         self.urls = urls
         self.timeout_s = timeout_s
+        self.headers = headers or {}  # the repository API's key, when it is locked down
 
     async def load(self, model: str) -> None:
         """Ask each Triton to (re)load `model`; raise DeployError naming the first failure."""
         for url in self.urls:
             async with _client(url) as client:
                 try:
-                    await client.load_model(model, client_timeout=self.timeout_s)
+                    await client.load_model(
+                        model, headers=self.headers, client_timeout=self.timeout_s
+                    )
                 except InferenceServerException as error:
                     raise DeployError(
                         f"{url}: loading {model} failed: {error.message()}"
@@ -201,7 +206,7 @@ class TritonFleet:
         async def ready_everywhere() -> None:
             for url in self.urls:
                 async with _client(url) as client:
-                    while not await client.is_model_ready(model, str(version)):
+                    while not await client.is_model_ready(model, str(version), self.headers):
                         await asyncio.sleep(0.1)  # polling Triton's own readiness endpoint
 
         try:
@@ -218,10 +223,12 @@ class TritonFleet:
             try:
                 live = await client.is_server_live(client_timeout=5)
                 ready = {
-                    str(v): await client.is_model_ready(model, str(v), client_timeout=5)
+                    str(v): await client.is_model_ready(model, str(v), self.headers, 5)
                     for v in versions
                 }
-                stats = await client.get_inference_statistics(model, as_json=True, client_timeout=5)
+                stats = await client.get_inference_statistics(
+                    model, headers=self.headers, as_json=True, client_timeout=5
+                )
             except InferenceServerException as error:
                 return ServerView(url, False, {}, [], error.message() or str(error.status()))
         return ServerView(url, live, ready, [_stats(s) for s in stats.get("model_stats", [])])
@@ -354,6 +361,18 @@ async def rollback(
             await fleet.load(model)
             raise
     return current.number, version
+
+
+def repository_headers(value: str | None) -> dict[str, str]:
+    """`key=value` (as in Triton's --grpc-restricted-protocol=model-repository:key=value)
+    as the gRPC header that unlocks the repository API; empty when unset. Triton expects
+    the key prefixed with `triton-grpc-protocol-` on gRPC."""
+    if not value:
+        return {}
+    key, separator, secret = value.partition("=")
+    if not separator or not key.strip():
+        raise DeployError("the repository API key must look like key=value")
+    return {f"triton-grpc-protocol-{key.strip()}": secret.strip()}
 
 
 def triton_urls(values: list[str] | None, environment: str | None) -> list[str]:

@@ -98,6 +98,7 @@ class LocalTriton:
     ports: TritonPorts = field(default_factory=TritonPorts)
     model_config_name: str | None = None
     startup_timeout: float = 180.0
+    extra_args: list[str] = field(default_factory=list)  # more tritonserver flags
     process: asyncio.subprocess.Process | None = None
     _log_task: asyncio.Task | None = None
 
@@ -135,7 +136,7 @@ class LocalTriton:
         args += [f"--load-model={name}" for name in self.models]
         if self.model_config_name:
             args.append(f"--model-config-name={self.model_config_name}")
-        return args
+        return args + self.extra_args
 
     def environment(self) -> dict[str, str]:
         """PATH with this venv's bin first (so the stub sees its packages), and the wheel's libs."""

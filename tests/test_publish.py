@@ -23,7 +23,14 @@ import tritonclient.grpc.aio as grpcclient
 
 from deploy.contracts import GAN, latent_for_seed
 from deploy.publish import publish
-from deploy.repository import ModelRepository, TritonFleet, rollback, status
+from deploy.repository import (
+    DeployError,
+    ModelRepository,
+    TritonFleet,
+    repository_headers,
+    rollback,
+    status,
+)
 from deploy.triton import LocalTriton
 from deploy.validation import ValidationError, ValidationOptions
 from tests.gan_repository import SEEDS, infer_once, served
@@ -246,3 +253,13 @@ async def test_rollback_restores_the_previous_outputs(
     images, version = await served(gan_triton.grpc_url)
     assert version == str(result.version)
     np.testing.assert_array_equal(images, new_images)
+
+
+async def test_a_locked_repository_api_needs_its_key(repo_dir: Path, tmp_path: Path) -> None:
+    """With the repository API locked (as in production), loads need the key's header."""
+    lock = "--grpc-restricted-protocol=model-repository:atelier-key=s3cret"
+    async with LocalTriton(repo_dir, tmp_path, models=["gan"], extra_args=[lock]) as locked:
+        with pytest.raises(DeployError, match="loading gan failed"):
+            await TritonFleet([locked.grpc_url]).load("gan")
+        headers = repository_headers("atelier-key=s3cret")
+        await TritonFleet([locked.grpc_url], headers=headers).load("gan")

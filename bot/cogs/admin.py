@@ -28,7 +28,14 @@ from bot.app import AtelierBot
 from bot.datasets import NoTrainingData, dataset_dir, export_challenge
 from bot.errors import UserFacingError
 from bot.retrain import Outcome, Progress, RetrainPlan, RetrainRun
-from deploy.repository import DeployError, ModelRepository, TritonFleet, rollback, status
+from deploy.repository import (
+    DeployError,
+    ModelRepository,
+    TritonFleet,
+    repository_headers,
+    rollback,
+    status,
+)
 
 log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 1900  # Discord allows 2,000 characters; leave room for the code fence
@@ -78,8 +85,11 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Models (Ma
         return ["emoji", *found]
 
     def fleet(self) -> TritonFleet:
+        settings = self.bot.settings
+        key = settings.triton_repository_key
         try:
-            return TritonFleet(self.bot.settings.deploy_urls)
+            headers = repository_headers(key.get_secret_value() if key else None)
+            return TritonFleet(settings.deploy_urls, headers=headers)
         except DeployError as error:
             raise AdminError(str(error)) from error
 
@@ -151,6 +161,11 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Models (Ma
             model_repository=settings.model_repository.resolve(),
             triton_urls=self.fleet().urls,
             quality_images=settings.retrain_quality_images,
+            repository_key=(
+                settings.triton_repository_key.get_secret_value()
+                if settings.triton_repository_key
+                else None
+            ),
         )
         self.run = RetrainRun(plan, interaction.user.id)
         title = f"Retraining `{RETRAIN_MODEL}` from v{live.number} on `{data}`, {steps} steps"
