@@ -3,7 +3,10 @@ Triton over a temporary copy of the repository (gan v1 and v2)."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -139,3 +142,30 @@ async def test_retrain_publishes_through_validation(
     assert "--init-from" in metadata["training_command"]
     assert metadata["data"] == str((tmp_path / "datasets" / "tiny").resolve())
     assert metadata["publish"]["validation"]["quality"]["live"]["version"] == int(live)
+
+
+def png(colour: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def test_retrain_on_a_challenge_uses_only_consenting_entries(
+    admin_bot: AtelierBot, standin: DiscordStandIn, tmp_path: Path
+) -> None:
+    """Submitters answer allow_training; /admin retrain challenge:ID exports only those."""
+    answer = await reply(standin, "challenge start", "admin", theme="discs " + secrets.token_hex(2))
+    challenge = int(re.search(r"Challenge #(\d+)", answer)[1])
+    for user, colour, consent in (("alice", "red", True), ("bob", "blue", False)):
+        handle = await standin.invoke(
+            "challenge submit", {"allow_training": consent}, user=user,
+            attachments={"image": ("art.png", png(colour), "image/png")},
+        )  # fmt: skip
+        message = await handle.wait_for(lambda m: m.ephemeral and not m.deferred, timeout=30)
+        assert "is in" in message.content, message.content
+    assert "started" in await reply(standin, "admin retrain", "admin", challenge=challenge)
+    assert "Cancelling" in await reply(standin, "admin cancel", "admin")
+    await retrain_message(standin, "❌ cancelled", timeout=120)
+    folder = tmp_path / "datasets" / f"challenge-{challenge}"
+    images = sorted(p for p in folder.iterdir() if p.suffix == ".png")
+    assert [Image.open(p).convert("RGB").getpixel((0, 0)) for p in images] == [(255, 0, 0)]
