@@ -92,7 +92,7 @@ async def publish(
         except DeployError as error:
             repository.remove(model, number)
             progress(f"refused: {error}; removing {model}/{number}/ and reloading the previous")
-            await fleet.load(model)
+            await reload_previous(fleet, model, progress)
             raise
         seconds["load_to_serving"] = time.perf_counter() - started
         progress(f"ok   serving {model} v{number} (was v{live.number if live else '-'})")
@@ -100,6 +100,15 @@ async def publish(
         if pruned:
             progress(f"kept the newest {keep} versions; removed {pruned}")
     return PublishResult(model, number, live.number if live else None, seconds, pruned, report)
+
+
+async def reload_previous(fleet: TritonFleet, model: str, progress: Progress) -> None:
+    """Load the model again after a refused version's folder is gone (best effort: the
+    refusal is what gets reported)."""
+    try:
+        await fleet.load(model)
+    except DeployError as error:
+        progress(f"reloading the previous version failed too: {error}")
 
 
 def add_publish_record(

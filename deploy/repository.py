@@ -22,8 +22,8 @@ import fcntl
 import json
 import shutil
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,7 +190,7 @@ class TritonFleet:
     async def load(self, model: str) -> None:
         """Ask each Triton to (re)load `model`; raise DeployError naming the first failure."""
         for url in self.urls:
-            async with _client(url) as client:
+            async with connect(url) as client:
                 try:
                     await client.load_model(
                         model, headers=self.headers, client_timeout=self.timeout_s
@@ -205,7 +205,7 @@ class TritonFleet:
 
         async def ready_everywhere() -> None:
             for url in self.urls:
-                async with _client(url) as client:
+                async with connect(url) as client:
                     while not await client.is_model_ready(model, str(version), self.headers):
                         await asyncio.sleep(0.1)  # polling Triton's own readiness endpoint
 
@@ -219,7 +219,7 @@ class TritonFleet:
         return list(await asyncio.gather(*(self._view(url, model, versions) for url in self.urls)))
 
     async def _view(self, url: str, model: str, versions: list[int]) -> ServerView:
-        async with _client(url) as client:
+        async with connect(url) as client:
             try:
                 live = await client.is_server_live(client_timeout=5)
                 ready = {
@@ -234,17 +234,14 @@ class TritonFleet:
         return ServerView(url, live, ready, [_stats(s) for s in stats.get("model_stats", [])])
 
 
-class _client:
-    """`async with _client(url) as client`: a short-lived gRPC client."""
-
-    def __init__(self, url: str) -> None:
-        self.client = grpcclient.InferenceServerClient(url)
-
-    async def __aenter__(self) -> grpcclient.InferenceServerClient:
-        return self.client
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.client.close()
+@asynccontextmanager
+async def connect(url: str) -> AsyncIterator[grpcclient.InferenceServerClient]:
+    """A short-lived gRPC client for one Triton."""
+    client = grpcclient.InferenceServerClient(url)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 def _stats(entry: dict[str, Any]) -> VersionStats:
