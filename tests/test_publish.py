@@ -263,3 +263,25 @@ async def test_a_locked_repository_api_needs_its_key(repo_dir: Path, tmp_path: P
             await TritonFleet([locked.grpc_url]).load("gan")
         headers = repository_headers("atelier-key=s3cret")
         await TritonFleet([locked.grpc_url], headers=headers).load("gan")
+
+
+async def test_publish_loads_on_every_triton(
+    gan_triton: LocalTriton, repository: ModelRepository, repo_dir: Path, tmp_path: Path
+) -> None:
+    """Two Tritons over one repository: both serve the new version, then both roll back."""
+    async with LocalTriton(repo_dir, tmp_path / "second", models=["gan"]) as second:
+        urls = [gan_triton.grpc_url, second.grpc_url]
+        before = [await served(url) for url in urls]
+        assert before[0][1] == before[1][1]
+        fleet = TritonFleet(urls)
+        result = await publish(repository, fleet, "gan", nudged_v2(tmp_path / "c", 4), FAST)
+        expected = local(repo_dir / "gan" / str(result.version))
+        for url in urls:
+            images, version = await served(url)
+            assert version == str(result.version)
+            np.testing.assert_array_equal(images, expected)
+        await rollback(repository, fleet, "gan")
+        for url, (images_before, version_before) in zip(urls, before, strict=True):
+            images, version = await served(url)
+            assert version == version_before
+            np.testing.assert_array_equal(images, images_before)
