@@ -153,3 +153,20 @@ def test_composer_matches_its_scripted_self() -> None:
     assert np.array_equal(
         run_module(composer, MUSIC, inputs)["grid"], run_module(scripted, MUSIC, inputs)["grid"]
     )
+
+
+def test_voice_leading_rules_forbid_parallels_crossings_and_orphan_holds() -> None:
+    from training.music.model import MASK, PITCH_TOKEN, voice_leading_rules
+
+    def tok(pitch: int) -> int:
+        return pitch + PITCH_TOKEN
+
+    # C5/G4/E4/C4, then the bass moves up to D4 and the soprano is to be written.
+    tokens = torch.tensor([[[tok(72), tok(67), tok(64), tok(60)], [MASK, HOLD, HOLD, tok(62)]]])
+    forbidden = voice_leading_rules(tokens)[0, 1, 0]
+    assert forbidden[tok(74)]  # D5: parallel octaves with the bass
+    assert not forbidden[tok(76)] and not forbidden[tok(71)]  # E5 or B4 are fine
+    assert forbidden[tok(65)]  # F4 would cross below the alto's G4
+    assert not forbidden[REST] and not forbidden[HOLD]  # holding C5 is fine
+    rests = torch.tensor([[[REST] * 4, [MASK] * 4]])
+    assert voice_leading_rules(rests)[0, 1, :, HOLD].all()  # nothing to hold after a rest

@@ -82,7 +82,7 @@ async def test_client_status_lists_loaded_versions(client: InferenceClient) -> N
     assert status.live
     ready = {(m.name, m.version) for m in status.models if m.state == "READY"}
     assert ("gan", GAN_VERSION) in ready
-    assert {name for name, _ in ready} == {"gan", "style", "style_arbitrary"}
+    assert {name for name, _ in ready} == {"gan", "music", "style", "style_arbitrary"}
 
 
 async def test_client_explains_a_server_that_is_down() -> None:

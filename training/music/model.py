@@ -176,11 +176,14 @@ class Composer(nn.Module):
     top_k [B,1]) -> (grid [B,T,4], events [B,N,4] padded with -1 rows).
     """
 
-    def __init__(self, model: MusicModel, iterations: int = 48, floor: float = 0.05) -> None:
+    def __init__(
+        self, model: MusicModel, iterations: int = 48, floor: float = 0.05, rules: bool = True
+    ) -> None:
         super().__init__()
         self.model = model
         self.iterations = iterations
         self.floor = floor  # the smallest share of free cells resampled per iteration
+        self.rules = rules  # forbid what voice_leading_rules() forbids while sampling
         self.free, self.mask = FREE, MASK
 
     def forward(
@@ -216,6 +219,8 @@ class Composer(nn.Module):
             masked = free & (pick | (tokens == self.mask))
             tokens = torch.where(masked, torch.full_like(tokens, self.mask), tokens)
             logits = self.model(tokens, style, key, length).float()
+            if self.rules:
+                logits = logits.masked_fill(voice_leading_rules(tokens), float("-inf"))
             drawn = self.draw(logits, seed, 2 * i + 1, temperature, top_k)
             tokens = torch.where(masked, drawn, tokens)
         return tokens
@@ -270,3 +275,58 @@ def events(grid: torch.Tensor, hold: int = HOLD, low: int = PITCH_LOW) -> torch.
     for item, r in enumerate(rows):
         padded[item, : r.shape[0]] = r
     return padded
+
+
+def voice_leading_rules(
+    tokens: torch.Tensor,
+    hold: int = HOLD,
+    rest: int = REST,
+    mask: int = MASK,
+    shift: int = PITCH_TOKEN,
+) -> torch.Tensor:
+    """bool [B, T, 4, VOCAB]: the tokens each cell may not take, given its neighbours now.
+
+    A sampling prior with the rules of four-part writing that the network alone keeps
+    breaking: no HOLD after a rest (nothing to hold); no new note that moves in parallel
+    fifths or octaves with a voice that also moves at that step; no voice above the
+    voice written above it, or below the one written below it (no crossing). Cells that
+    are MASK constrain nothing, so every constraint is against notes already written.
+    """
+    b, t, voices = tokens.shape
+    vocab = mask
+    candidates = torch.arange(vocab, device=tokens.device) - shift  # a pitch per token >= 2
+    is_pitch = torch.arange(vocab, device=tokens.device) >= 2
+    now = sounding(tokens, hold, shift, mask)  # [B, T, 4] pitch, 0 when silent or unknown
+    before = torch.cat([torch.zeros_like(now[:, :1]), now[:, :-1]], dim=1)
+    moves = (tokens >= 2) & (tokens < mask) & (before > 0) & (now > 0) & (now != before)
+    forbidden = torch.zeros([b, t, voices, vocab], dtype=torch.bool, device=tokens.device)
+    previous_token = torch.cat([torch.full_like(tokens[:, :1], rest), tokens[:, :-1]], dim=1)
+    forbidden[..., hold] = previous_token == rest
+    p = candidates.view(1, 1, vocab)
+    for v in range(voices):
+        prev_v = before[:, :, v : v + 1]  # [B, T, 1]
+        step_v = torch.sign(p - prev_v)
+        for u in range(voices):
+            if u == v:
+                continue
+            now_u, prev_u = now[:, :, u : u + 1], before[:, :, u : u + 1]
+            interval = (prev_v - prev_u).abs() % 12
+            perfect = (prev_v > 0) & (prev_u > 0) & ((interval == 0) | (interval == 7))
+            same_way = step_v == torch.sign(now_u - prev_u)
+            parallel = moves[:, :, u : u + 1] & perfect & same_way & (p != prev_v)
+            parallel = parallel & ((p - now_u).abs() % 12 == interval)
+            crossing = (now_u > 0) & ((p > now_u) if u < v else (p < now_u))
+            forbidden[:, :, v] = forbidden[:, :, v] | ((parallel | crossing) & is_pitch)
+    return forbidden
+
+
+def sounding(
+    tokens: torch.Tensor, hold: int = HOLD, shift: int = PITCH_TOKEN, mask: int = MASK
+) -> torch.Tensor:
+    """The pitch each voice sounds at each step (HOLD continues it), 0 for rests and MASK."""
+    b, t, voices = tokens.shape
+    steps = torch.arange(t, device=tokens.device).view(1, t, 1).expand(b, t, voices)
+    last = torch.where(tokens != hold, steps, torch.full_like(steps, -1)).cummax(dim=1).values
+    start = tokens.gather(1, last.clamp(min=0))
+    known = (last >= 0) & (start >= 2) & (start < mask)
+    return torch.where(known, start - shift, torch.zeros_like(start))
