@@ -177,6 +177,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--folk-limit", type=int, help="parse only this many Essen .abc files")
     parser.add_argument("--iterations", type=int, default=48, help="Gibbs sampling passes")
     parser.add_argument("--temperature", type=float, default=0.9, help="for the samples")
+    parser.add_argument(
+        "--no-rules", action="store_true", help="sample without the voice-leading rules"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", type=Path, help="continue from an exported model.pt")
@@ -266,7 +269,7 @@ def report(model, args, step, test_chorales, test_folk) -> dict:
     entry = {"step": step, "chorale": held_out_nll(model, test_chorales, args.window)}
     if test_folk:
         entry["folk"] = held_out_nll(model, test_folk, args.window)
-    composer = Composer(model, iterations=args.iterations)
+    composer = Composer(model, iterations=args.iterations, rules=not args.no_rules)
     keys = [p.key for p in test_chorales[:4]]
     grids = generate(composer, 8, keys, 0, args.temperature)
     save_samples(grids, args.run_dir / "samples.png")
@@ -279,20 +282,26 @@ def report(model, args, step, test_chorales, test_folk) -> dict:
 def export(model: MusicModel, args, history: list[dict], step: int, seconds: float) -> None:
     from training.music.export import export_music
 
-    composer = Composer(model.eval(), iterations=args.iterations)
+    composer = Composer(model.eval(), iterations=args.iterations, rules=not args.no_rules)
+    earlier = json.loads((args.init.parent / "metadata.json").read_text()) if args.init else {}
     metadata = {
         "config": model.config.to_dict(),
         "styles": list(MUSIC_STYLES),
         "iterations": args.iterations,
         "steps": step,
+        "steps_total": earlier.get("steps_total", earlier.get("steps", 0)) + step,
         "seconds": round(seconds),
+        "voice_leading_rules": not args.no_rules,
         "batch": args.batch,
         "lr": args.lr,
         "folk_share": args.folk_share,
         "init": str(args.init) if args.init else None,
         "data": "music21 corpus: Bach chorales (4/4, four parts) and Essen folk songs (4/4, 2/4)",
-        "history": history,
-        "training_command": "atelier train music " + " ".join(_argv_of(args)),
+        "history": earlier.get("history", []) + history,
+        "training_commands": [
+            *earlier.get("training_commands", [earlier.get("training_command")] if earlier else []),
+            "atelier train music " + " ".join(_argv_of(args)),
+        ],
     }
     path = export_music(composer, args.out, metadata)
     shutil.copy(args.run_dir / "samples.png", args.out / "samples.png")
