@@ -223,6 +223,34 @@ class Composer(nn.Module):
                 logits = logits.masked_fill(voice_leading_rules(tokens), float("-inf"))
             drawn = self.draw(logits, seed, 2 * i + 1, temperature, top_k)
             tokens = torch.where(masked, drawn, tokens)
+        if self.rules:
+            tokens = self.repair(tokens, free, style, key, length, seed, temperature, top_k)
+        return tokens
+
+    def repair(
+        self,
+        tokens: torch.Tensor,
+        free: torch.Tensor,
+        style: torch.Tensor,
+        key: torch.Tensor,
+        length: torch.Tensor,
+        seed: torch.Tensor,
+        temperature: torch.Tensor,
+        top_k: torch.Tensor,
+    ) -> torch.Tensor:
+        """Resample, one voice at a time, the free cells that break the rules now (cells
+        drawn in the same pass could not see each other)."""
+        voices = tokens.shape[2]
+        for r in range(2 * voices):
+            broken = voice_leading_rules(tokens).gather(3, tokens.unsqueeze(3)).squeeze(3)
+            masked = free & broken
+            masked[:, :, : r % voices] = False
+            masked[:, :, r % voices + 1 :] = False
+            held = torch.where(masked, torch.full_like(tokens, self.mask), tokens)
+            logits = self.model(held, style, key, length).float()
+            logits = logits.masked_fill(voice_leading_rules(held), float("-inf"))
+            drawn = self.draw(logits, seed, 1000 + r, temperature, top_k)
+            tokens = torch.where(masked, drawn, tokens)
         return tokens
 
     def draw(

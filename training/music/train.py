@@ -242,6 +242,7 @@ def main(argv: list[str]) -> int:
         if step % args.epoch_steps == 0:
             history.append(report(model, args, step, test_chorales, test_folk))
     bar.close()
+    torch.save(model.state_dict(), args.run_dir / "checkpoint.pt")  # kept if the export fails
     history.append(report(model, args, step, test_chorales, test_folk))
     export(model, args, history, step, time.monotonic() - started)
     return 0
