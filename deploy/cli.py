@@ -57,13 +57,17 @@ def add_version_commands(jobs: argparse._SubParsersAction) -> None:
     """The publish, rollback and status subcommands."""
     publish = jobs.add_parser("publish", help="validate a checkpoint and serve it as a new version")
     publish.add_argument("model")
-    publish.add_argument("source", type=Path, help="training checkpoint or exported version folder")
+    publish.add_argument(
+        "source", type=Path, help="exported version folder (gan: or a training checkpoint)"
+    )
     publish.add_argument("--keep", type=int, default=5, help="versions to keep (default 5)")
     publish.add_argument(
         "--margin", type=float, default=0.15, help="quality may be this much worse"
     )
     publish.add_argument("--allow-worse", action="store_true", help="publish despite the quality")
-    publish.add_argument("--latency-budget-ms", type=float, default=2000.0)
+    publish.add_argument(
+        "--latency-budget-ms", type=float, help="default: the model's (gan 2000, music 20000)"
+    )
     publish.add_argument("--quality-images", type=int, default=128)
     publish.add_argument(
         "--quality-data", help="data set of the quality metric (default: the run's)"

@@ -138,8 +138,9 @@ async def smoke(
     import torch
 
     contract = profile.contract
-    inputs = profile.example_inputs()
-    local_model = torch.jit.load(str(repository.version(model, number).path / MODEL_FILE))
+    version_dir = repository.version(model, number).path
+    inputs = profile.example_inputs(version_dir)
+    local_model = torch.jit.load(str(version_dir / MODEL_FILE))
     expected = run_module(local_model.eval(), contract, inputs)
     for url in fleet.urls:
         for version in (str(number), ""):

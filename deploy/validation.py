@@ -13,10 +13,25 @@ and returns a report of what it measured; the first failure raises `ValidationEr
 8. quality: the model's quality metric is no worse than the live version's by more than a
    margin (`allow_worse` overrides).
 
-What differs between models lives in a `Profile`. Only `gan` has one so far; its quality
-metric is the sliced Wasserstein distance (training/metrics/swd.py, ×1e3, lower is better)
-between images of fixed latents and held-out real images of the candidate's data set: the
-number `atelier train gan --eval` reports, on the first `quality_images` held-out images.
+What differs between models lives in a `Profile` (one per model; lower quality numbers
+are better for all of them):
+
+- `gan`: the sliced Wasserstein distance (training/metrics/swd.py, ×1e3) between images of
+  fixed latents and held-out real images of the candidate's data set: the number
+  `atelier train gan --eval` reports, on the first `quality_images` held-out images.
+- `style`: for each named style, the style distance (training/metrics/style.py) between the
+  model's outputs on two held-out photos (skimage's astronaut and coffee), averaged over
+  the styles: a style that looks the same whatever the photo scores low, a model that
+  passes the photo through scores the photos' own distance.
+- `style_arbitrary`: the style distance between the output and the style image, for two
+  held-out photos × two style images never trained on (skimage's hubble and retina).
+- `music`: four 4-bar pieces composed from nothing (chorale, C major and A minor, fixed
+  seeds); the sum over pc_entropy, in_key, notes_per_beat and pitch_range
+  (training/metrics/music.py) of |mean over the pieces − Bach's mean| / Bach's sd.
+
+Only `gan` reads a training checkpoint; the others take an exported version folder, whose
+eager module is not at hand: their export already checked TorchScript against eager
+(training/export.py), so the eager step is skipped and reported as such.
 """
 
 from __future__ import annotations
@@ -35,7 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deploy.contracts import GAN, ModelContract
+from deploy.contracts import GAN, MUSIC, STYLE, STYLE_ARBITRARY, ModelContract
 from deploy.repository import METADATA_FILE, DeployError, Version
 from training.export import MODEL_FILE, run_module
 
@@ -53,7 +68,7 @@ class ValidationError(DeployError):
 
 @dataclass
 class ValidationOptions:
-    latency_budget_ms: float = 2000.0  # one full batch (the contract's max_batch_size)
+    latency_budget_ms: float | None = None  # one full batch; None: the profile's budget
     margin: float = 0.15  # relative: candidate may be at most 15 % worse than live
     allow_worse: bool = False
     quality_images: int = 128
@@ -80,17 +95,23 @@ class Profile:
     """What validation needs to know about one model."""
 
     contract: ModelContract
+    latency_budget_ms: float = 2000.0  # one full batch (the contract's max_batch_size)
 
     def stage(self, source: Path, staging: Path) -> None:
         """Put `model.pt` and `metadata.json` for `source` into `staging`."""
+        stage_version_folder(source, staging)
+
+    def missing_metadata(self, metadata: dict[str, Any]) -> list[str]:
+        """The records the metadata lacks (how the version was made)."""
+        return [key for key in REQUIRED_METADATA if not metadata.get(key)]
+
+    def example_inputs(self, version_dir: Path | None = None) -> dict[str, np.ndarray]:
+        """Example inputs of the contract (`version_dir`: the version they are for)."""
         raise NotImplementedError
 
-    def example_inputs(self) -> dict[str, np.ndarray]:
-        raise NotImplementedError
-
-    def eager(self, version_dir: Path) -> nn.Module:
-        """The eager module the TorchScript file was made from."""
-        raise NotImplementedError
+    def eager(self, version_dir: Path) -> nn.Module | None:
+        """The eager module the TorchScript file was made from; None: not at hand."""
+        return None
 
     def raw_outputs(self, eager: nn.Module, inputs: dict[str, np.ndarray]) -> list[torch.Tensor]:
         """Float outputs before any quantisation (where NaN would otherwise hide)."""
@@ -124,7 +145,7 @@ class GanProfile(Profile):
             except Exception as error:
                 raise ValidationError("export", f"{type(error).__name__}: {error}") from error
 
-    def example_inputs(self) -> dict[str, np.ndarray]:
+    def example_inputs(self, version_dir: Path | None = None) -> dict[str, np.ndarray]:
         from training.gan.export import example_inputs
 
         return example_inputs(0.9)
@@ -155,7 +176,175 @@ class GanProfile(Profile):
         return Quality("swd_x1e3", round(swd.average, 3), data_name, data.sha256, len(real))
 
 
-PROFILES: dict[str, Profile] = {"gan": GanProfile()}
+def stage_version_folder(source: Path, staging: Path) -> None:
+    """Stage an exported version folder (the only source the non-gan models take)."""
+    if not source.is_dir():
+        raise ValidationError(
+            "load", f"{source} is not a version folder (model.pt + metadata.json)"
+        )
+    copy_version(source, staging)
+
+
+HELD_OUT_PHOTOS = ("astronaut.png", "coffee.png")  # held out of style training (photos.py)
+EVAL_STYLE_IMAGES = ("hubble_deep_field.jpg", "retina.jpg")  # never trained on
+QUALITY_SIDE = 256  # photos are center-cropped and resized to this square
+
+
+def skimage_images(names: tuple[str, ...]) -> list[np.ndarray]:
+    """Images shipped in scikit-image's wheel, center-cropped to QUALITY_SIDE² (uint8)."""
+    import skimage
+    from PIL import Image
+
+    from training.style.train import center_square
+
+    folder = Path(skimage.__file__).parent / "data"
+    images = []
+    for name in names:
+        with Image.open(folder / name) as image:
+            images.append(np.array(center_square(np.asarray(image.convert("RGB")), QUALITY_SIDE)))
+    return images
+
+
+def images_sha256(images: list[np.ndarray]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for image in images:
+        digest.update(np.ascontiguousarray(image).tobytes())
+    return digest.hexdigest()
+
+
+class StyleProfile(Profile):
+    """Named styles: an exported version folder of `atelier train style`."""
+
+    contract = STYLE
+
+    def example_inputs(self, version_dir: Path | None = None) -> dict[str, np.ndarray]:
+        """Inputs for as many styles as the version's metadata names (its export's count)."""
+        from training.style.export import style_inputs
+
+        if version_dir is None:
+            raise ValueError("style example inputs depend on the version's styles")
+        try:
+            styles = json.loads((version_dir / METADATA_FILE).read_text())["styles"]
+        except (OSError, ValueError, KeyError) as error:
+            raise ValidationError("metadata", f"metadata.json names no styles: {error}") from error
+        return style_inputs(len(styles))
+
+    def quality(
+        self, model: torch.jit.ScriptModule, metadata: dict, options: ValidationOptions
+    ) -> Quality:
+        from training.metrics.style import style_distance
+
+        photos = skimage_images(HELD_OUT_PHOTOS)
+        count = len(list(model.style_names))
+        distances = []
+        for style in range(count):
+            weights = np.zeros((len(photos), count), np.float32)
+            weights[:, style] = 1.0
+            inputs = {
+                "image": np.stack(photos),
+                "style_weights": weights,
+                "strength": np.ones((len(photos), 1), np.float32),
+            }
+            first, second = run_module(model, STYLE, inputs)["image"]
+            distances.append(style_distance(first, second))
+        value = round(float(np.mean(distances)), 4)
+        return Quality("style_consistency", value, "skimage photos", images_sha256(photos), 2)
+
+
+class StyleArbitraryProfile(Profile):
+    """Arbitrary style: an exported version folder of `atelier train style-arbitrary`."""
+
+    contract = STYLE_ARBITRARY
+
+    def example_inputs(self, version_dir: Path | None = None) -> dict[str, np.ndarray]:
+        from training.style.export import arbitrary_inputs
+
+        return arbitrary_inputs()
+
+    def quality(
+        self, model: torch.jit.ScriptModule, metadata: dict, options: ValidationOptions
+    ) -> Quality:
+        from training.metrics.style import style_distance, style_vector
+
+        photos = skimage_images(HELD_OUT_PHOTOS)
+        styles = skimage_images(EVAL_STYLE_IMAGES)
+        distances = []
+        for style in styles:
+            inputs = {
+                "image": np.stack(photos),
+                "style_image": np.stack([style] * len(photos)),
+                "strength": np.ones((len(photos), 1), np.float32),
+            }
+            reference = style_vector(style)
+            for output in run_module(model, STYLE_ARBITRARY, inputs)["image"]:
+                distances.append(style_distance(output, reference))
+        value = round(float(np.mean(distances)), 4)
+        data = images_sha256(photos + styles)
+        return Quality("style_distance", value, "skimage photos", data, len(distances))
+
+
+# Bach's chorales (music21's corpus), mean and sd per piece: training/metrics/music.py.
+BACH_STATS = {
+    "pc_entropy": (2.95, 0.12),
+    "in_key": (0.955, 0.024),
+    "notes_per_beat": (4.37, 0.60),
+    "pitch_range": (35.0, 3.0),
+}
+MUSIC_QUALITY_KEYS = (0, 21, 0, 21)  # C major, A minor
+MUSIC_QUALITY_BARS = 4
+
+
+class MusicProfile(Profile):
+    """The four-voice sampler: an exported version folder of `atelier train music`."""
+
+    contract = MUSIC
+    latency_budget_ms = 20000.0  # a batch of 4 two-bar pieces, many sampling passes
+
+    def missing_metadata(self, metadata: dict[str, Any]) -> list[str]:
+        """Music exports record the corpus by name (`data`) and their command(s)."""
+        missing = [] if metadata.get("data") else ["data"]
+        if not (metadata.get("training_command") or metadata.get("training_commands")):
+            missing.append("training_command")
+        return missing
+
+    def example_inputs(self, version_dir: Path | None = None) -> dict[str, np.ndarray]:
+        from training.music.export import music_inputs
+
+        return music_inputs()
+
+    def quality(
+        self, model: torch.jit.ScriptModule, metadata: dict, options: ValidationOptions
+    ) -> Quality:
+        from deploy.contracts import FREE, STEPS_PER_BAR
+        from training.metrics.music import piece_metrics
+
+        count = len(MUSIC_QUALITY_KEYS)
+        inputs = {
+            "given": np.full((count, MUSIC_QUALITY_BARS * STEPS_PER_BAR, 4), FREE, np.int64),
+            "style": np.zeros((count, 1), np.int64),
+            "key": np.array(MUSIC_QUALITY_KEYS, np.int64)[:, None],
+            "seed": np.arange(1, count + 1, dtype=np.int64)[:, None],
+            "temperature": np.ones((count, 1), np.float32),
+            "top_k": np.zeros((count, 1), np.int64),
+        }
+        grids = run_module(model, MUSIC, inputs)["grid"]
+        rows = [piece_metrics(g, k) for g, k in zip(grids, MUSIC_QUALITY_KEYS, strict=True)]
+        value = sum(
+            abs(np.mean([row[name] for row in rows]) - mean) / sd
+            for name, (mean, sd) in BACH_STATS.items()
+        )
+        test = images_sha256([inputs[name] for name in sorted(inputs)])
+        return Quality("bach_z_sum", round(float(value), 3), "composed pieces", test, count)
+
+
+PROFILES: dict[str, Profile] = {
+    "gan": GanProfile(),
+    "style": StyleProfile(),
+    "style_arbitrary": StyleArbitraryProfile(),
+    "music": MusicProfile(),
+}
 
 
 def profile_for(model: str) -> Profile:
@@ -197,10 +386,10 @@ def validate(
         message = f"the TorchScript file does not load: {first_line(error)}"
         raise ValidationError("load", message) from error
     progress("ok   load: TorchScript loads")
-    metadata = read_metadata(staging)
-    progress("ok   metadata: training command and data hash recorded")
+    metadata = read_metadata(profile, staging)
+    progress("ok   metadata: how the version was made is recorded")
 
-    inputs = profile.example_inputs()
+    inputs = profile.example_inputs(staging)
     outputs = run(model, contract, inputs, "contract")
     for spec in contract.outputs:
         try:
@@ -212,35 +401,41 @@ def validate(
     check_finite(model, profile, staging, inputs)
     progress("ok   finite: no NaN or Inf in weights or outputs")
 
-    eager_out = run(profile.eager(staging), contract, inputs, "eager")
-    for spec in contract.outputs:
-        if not np.array_equal(eager_out[spec.name], outputs[spec.name]):
-            raise ValidationError("eager", f"{spec.name}: TorchScript output differs from eager")
-    progress("ok   eager: TorchScript output equals eager output")
+    eager = profile.eager(staging)
+    if eager is None:
+        progress("skip eager: no eager module for a version folder (its export compared them)")
+    else:
+        eager_out = run(eager, contract, inputs, "eager")
+        for spec in contract.outputs:
+            if not np.array_equal(eager_out[spec.name], outputs[spec.name]):
+                message = f"{spec.name}: TorchScript output differs from eager"
+                raise ValidationError("eager", message)
+        progress("ok   eager: TorchScript output equals eager output")
 
     check_determinism(model, contract, inputs, outputs)
     progress("ok   determinism: repeated and single-item runs give the same outputs")
 
+    budget_ms = options.latency_budget_ms or profile.latency_budget_ms
     latency_ms = measure_latency(model, contract, inputs)
-    if latency_ms > options.latency_budget_ms:
+    if latency_ms > budget_ms:
         raise ValidationError(
             "latency",
             f"a batch of {contract.max_batch_size} takes {latency_ms:.0f} ms, "
-            f"over the budget of {options.latency_budget_ms:g} ms",
+            f"over the budget of {budget_ms:g} ms",
         )
     progress(f"ok   latency: {latency_ms:.0f} ms per batch of {contract.max_batch_size}")
 
     quality = compare_quality(profile, model, metadata, live, options, progress)
     return {
         "latency_ms_batch": round(latency_ms, 1),
-        "latency_budget_ms": options.latency_budget_ms,
+        "latency_budget_ms": budget_ms,
         "quality": quality,
         "checks": [
             "load",
             "metadata",
             "contract",
             "finite",
-            "eager",
+            *(["eager"] if eager is not None else []),
             "determinism",
             "latency",
             "quality",
@@ -248,12 +443,12 @@ def validate(
     }
 
 
-def read_metadata(staging: Path) -> dict[str, Any]:
+def read_metadata(profile: Profile, staging: Path) -> dict[str, Any]:
     try:
         metadata = json.loads((staging / METADATA_FILE).read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ValidationError("metadata", f"metadata.json unreadable: {error}") from error
-    missing = [key for key in REQUIRED_METADATA if not metadata.get(key)]
+    missing = profile.missing_metadata(metadata)
     if missing:
         raise ValidationError("metadata", f"metadata.json lacks {', '.join(missing)}")
     return metadata
@@ -273,7 +468,10 @@ def check_finite(
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ValidationError("finite", f"weight {name} contains NaN or Inf")
-    for tensor in profile.raw_outputs(profile.eager(staging), inputs):
+    eager = profile.eager(staging)
+    if eager is None:  # integer outputs (checked by the contract step) or uint8 only
+        return
+    for tensor in profile.raw_outputs(eager, inputs):
         if not torch.isfinite(tensor).all():
             raise ValidationError("finite", "the model's output contains NaN or Inf")
 
