@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.app import AtelierBot
 from bot.media.submissions import SubmittedImage, check_image, check_size
+from bot.media.uploads import download
 from bot.scheduler import ChallengeScheduler, PhaseChange
 from bot.store.challenge_tables import CANCELLED, CLOSED, SUBMISSIONS, VOTING, Challenge
 from bot.store.challenges import ChallengeError, stamp
@@ -234,12 +235,7 @@ class Challenges(commands.GroupCog, group_name="challenge", group_description="A
 
     async def read_attachment(self, attachment: discord.Attachment, limit: int) -> SubmittedImage:
         check_size(attachment.filename, attachment.size, limit)
-        try:
-            data = await attachment.read()
-        except discord.HTTPException as error:
-            raise ChallengeError(
-                f"I couldn't download `{attachment.filename}`; try again."
-            ) from error
+        data = await download(attachment, ChallengeError)
         return await asyncio.to_thread(check_image, data, attachment.filename, limit=limit)
 
     async def read_job_image(

@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.app import AtelierBot
 from bot.media.melody import MAX_BARS, MAX_MIDI_BYTES, BadMelody, Melody, parse_midi, parse_text
+from bot.media.uploads import download
 from bot.pipelines.compose import (
     DEFAULT_BARS,
     DEFAULT_TEMPERATURE,
@@ -118,10 +119,7 @@ async def read_melody(text: str | None, midi: discord.Attachment | None) -> Melo
             f"`{midi.filename}` is {midi.size / 2**20:.1f} MiB; MIDI files up to "
             f"{MAX_MIDI_BYTES // 2**20} MiB are read."
         )
-    try:
-        data = await midi.read()
-    except discord.HTTPException as error:
-        raise BadMelody(f"I couldn't download `{midi.filename}`; try again.") from error
+    data = await download(midi, BadMelody)
     return await asyncio.to_thread(parse_midi, data)
 
 

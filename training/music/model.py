@@ -273,12 +273,18 @@ class Composer(nn.Module):
         return (scaled.double() + gumbel).argmax(dim=-1)
 
 
+def held_from(cells: torch.Tensor, hold: int = HOLD) -> tuple[torch.Tensor, torch.Tensor]:
+    """For every cell [B, T, V]: the step of the last non-HOLD cell at or before it in its
+    voice (-1 if none) and that cell's value (what a HOLD continues)."""
+    b, t, voices = cells.shape
+    steps = torch.arange(t, device=cells.device).view(1, t, 1).expand(b, t, voices)
+    last = torch.where(cells != hold, steps, torch.full_like(steps, -1)).cummax(dim=1).values
+    return last, cells.gather(1, last.clamp(min=0))
+
+
 def clean(grid: torch.Tensor, hold: int = HOLD, rest: int = REST) -> torch.Tensor:
     """HOLD cells that follow a rest (nothing to hold) become rests."""
-    b, t, voices = grid.shape
-    steps = torch.arange(t, device=grid.device).view(1, t, 1).expand(b, t, voices)
-    last = torch.where(grid != hold, steps, torch.full_like(steps, -1)).cummax(dim=1).values
-    held = grid.gather(1, last.clamp(min=0))
+    last, held = held_from(grid, hold)
     orphan = (grid == hold) & ((last < 0) | (held == rest))
     return torch.where(orphan, torch.full_like(grid, rest), grid)
 
@@ -352,9 +358,6 @@ def sounding(
     tokens: torch.Tensor, hold: int = HOLD, shift: int = PITCH_TOKEN, mask: int = MASK
 ) -> torch.Tensor:
     """The pitch each voice sounds at each step (HOLD continues it), 0 for rests and MASK."""
-    b, t, voices = tokens.shape
-    steps = torch.arange(t, device=tokens.device).view(1, t, 1).expand(b, t, voices)
-    last = torch.where(tokens != hold, steps, torch.full_like(steps, -1)).cummax(dim=1).values
-    start = tokens.gather(1, last.clamp(min=0))
+    last, start = held_from(tokens, hold)
     known = (last >= 0) & (start >= 2) & (start < mask)
     return torch.where(known, start - shift, torch.zeros_like(start))
