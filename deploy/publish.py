@@ -139,7 +139,7 @@ async def smoke(
 
     contract = profile.contract
     version_dir = repository.version(model, number).path
-    inputs = profile.example_inputs(version_dir)
+    inputs = profile.example_inputs(json.loads((version_dir / METADATA_FILE).read_text()))
     local_model = torch.jit.load(str(version_dir / MODEL_FILE))
     expected = run_module(local_model.eval(), contract, inputs)
     for url in fleet.urls:

@@ -29,9 +29,11 @@ are better for all of them):
   seeds); the sum over pc_entropy, in_key, notes_per_beat and pitch_range
   (training/metrics/music.py) of |mean over the pieces − Bach's mean| / Bach's sd.
 
-Only `gan` reads a training checkpoint; the others take an exported version folder, whose
-eager module is not at hand: their export already checked TorchScript against eager
-(training/export.py), so the eager step is skipped and reported as such.
+SOURCE is an exported version folder or a training checkpoint: `gan` reads its trainer's
+checkpoint (training/gan/train.py); the others read `save_checkpoint` records
+(training/export.py) that their training runs leave in the run folder. A checkpoint is
+exported here; either way the eager module is rebuilt from the metadata and the
+TorchScript file's output must equal it.
 """
 
 from __future__ import annotations
@@ -98,20 +100,44 @@ class Profile:
     latency_budget_ms: float = 2000.0  # one full batch (the contract's max_batch_size)
 
     def stage(self, source: Path, staging: Path) -> None:
-        """Put `model.pt` and `metadata.json` for `source` into `staging`."""
-        stage_version_folder(source, staging)
+        """Put `model.pt` and `metadata.json` for `source` into `staging`: a version folder
+        is copied, a training checkpoint (training/export.py) is exported."""
+        if source.is_dir():
+            copy_version(source, staging)
+        else:
+            refuse_bare_torchscript(source)
+            export_checkpoint(self, source, staging)
 
     def missing_metadata(self, metadata: dict[str, Any]) -> list[str]:
         """The records the metadata lacks (how the version was made)."""
         return [key for key in REQUIRED_METADATA if not metadata.get(key)]
 
-    def example_inputs(self, version_dir: Path | None = None) -> dict[str, np.ndarray]:
-        """Example inputs of the contract (`version_dir`: the version they are for)."""
+    def example_inputs(self, metadata: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """Example inputs of the contract (`metadata`: of the version they are for)."""
         raise NotImplementedError
 
-    def eager(self, version_dir: Path) -> nn.Module | None:
-        """The eager module the TorchScript file was made from; None: not at hand."""
-        return None
+    def build_eager(self, metadata: dict[str, Any]) -> nn.Module:
+        """The eager module (untrained weights) that a version's metadata describes."""
+        raise NotImplementedError
+
+    def eager(self, version_dir: Path) -> nn.Module:
+        """The eager module the TorchScript file was made from: built from the metadata,
+        with the file's weights."""
+        metadata = json.loads((version_dir / METADATA_FILE).read_text())
+        try:
+            module = self.build_eager(metadata)
+        except (KeyError, TypeError, ValueError) as error:
+            message = f"metadata.json does not describe a {self.contract.name} network: {error!r}"
+            raise ValidationError("eager", message) from error
+        scripted = torch.jit.load(str(version_dir / MODEL_FILE), map_location="cpu")
+        expected = module.state_dict().keys()  # leaves out non-persistent buffers
+        weights = {k: v for k, v in scripted.state_dict().items() if k in expected}
+        try:
+            module.load_state_dict(weights)
+        except RuntimeError as error:
+            message = f"the weights do not fit the metadata's network: {first_line(error)}"
+            raise ValidationError("eager", message) from error
+        return module.eval()
 
     def raw_outputs(self, eager: nn.Module, inputs: dict[str, np.ndarray]) -> list[torch.Tensor]:
         """Float outputs before any quantisation (where NaN would otherwise hide)."""
@@ -131,21 +157,17 @@ class GanProfile(Profile):
     def stage(self, source: Path, staging: Path) -> None:
         if source.is_dir():
             copy_version(source, staging)
-        elif is_torchscript(source):
-            raise ValidationError(
-                "metadata",
-                f"{source} is a bare TorchScript file; give its version folder "
-                "(model.pt + metadata.json) so the version records how it was made",
-            )
         else:  # a training checkpoint of `atelier train gan`
             from training.gan.train import export
+
+            refuse_bare_torchscript(source)
 
             try:
                 export(source, staging)
             except Exception as error:
                 raise ValidationError("export", f"{type(error).__name__}: {error}") from error
 
-    def example_inputs(self, version_dir: Path | None = None) -> dict[str, np.ndarray]:
+    def example_inputs(self, metadata: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
         from training.gan.export import example_inputs
 
         return example_inputs(0.9)
@@ -176,13 +198,36 @@ class GanProfile(Profile):
         return Quality("swd_x1e3", round(swd.average, 3), data_name, data.sha256, len(real))
 
 
-def stage_version_folder(source: Path, staging: Path) -> None:
-    """Stage an exported version folder (the only source the non-gan models take)."""
-    if not source.is_dir():
+def refuse_bare_torchscript(source: Path) -> None:
+    """A TorchScript file alone says nothing of how it was made: ask for its folder."""
+    if source.is_file() and is_torchscript(source):
         raise ValidationError(
-            "load", f"{source} is not a version folder (model.pt + metadata.json)"
+            "metadata",
+            f"{source} is a bare TorchScript file; give its version folder "
+            "(model.pt + metadata.json) so the version records how it was made",
         )
-    copy_version(source, staging)
+
+
+def export_checkpoint(profile: Profile, source: Path, staging: Path) -> None:
+    """Export a `save_checkpoint` record into `staging` (export_model checks the parity)."""
+    from training.export import export_model, load_checkpoint
+
+    name = profile.contract.name
+    try:
+        record = load_checkpoint(source)
+    except Exception as error:
+        message = f"{source} is not a readable checkpoint: {first_line(error)}"
+        raise ValidationError("export", message) from error
+    if record["model"] != name:
+        raise ValidationError("export", f"{source} is a {record['model']} checkpoint, not {name}")
+    metadata = {**record["metadata"], "checkpoint": str(source)}
+    try:
+        module = profile.build_eager(metadata)
+        module.load_state_dict(record["state_dict"])
+        inputs = profile.example_inputs(metadata)
+        export_model(module, profile.contract, inputs, staging, metadata)
+    except Exception as error:
+        raise ValidationError("export", f"{type(error).__name__}: {first_line(error)}") from error
 
 
 HELD_OUT_PHOTOS = ("astronaut.png", "coffee.png")  # held out of style training (photos.py)
@@ -219,17 +264,26 @@ class StyleProfile(Profile):
 
     contract = STYLE
 
-    def example_inputs(self, version_dir: Path | None = None) -> dict[str, np.ndarray]:
+    def example_inputs(self, metadata: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
         """Inputs for as many styles as the version's metadata names (its export's count)."""
         from training.style.export import style_inputs
 
-        if version_dir is None:
-            raise ValueError("style example inputs depend on the version's styles")
-        try:
-            styles = json.loads((version_dir / METADATA_FILE).read_text())["styles"]
-        except (OSError, ValueError, KeyError) as error:
-            raise ValidationError("metadata", f"metadata.json names no styles: {error}") from error
-        return style_inputs(len(styles))
+        if not metadata or not metadata.get("styles"):
+            raise ValidationError("metadata", "metadata.json names no styles")
+        return style_inputs(len(metadata["styles"]))
+
+    def build_eager(self, metadata: dict[str, Any]) -> nn.Module:
+        from training.style.export import build_style
+
+        return build_style(metadata)
+
+    def raw_outputs(self, eager: nn.Module, inputs: dict[str, np.ndarray]) -> list[torch.Tensor]:
+        from training.style.model import to_network
+
+        weights = torch.from_numpy(inputs["style_weights"])
+        with torch.inference_mode():
+            image = to_network(torch.from_numpy(inputs["image"]))
+            return [eager.net(image, weights / weights.sum(dim=1, keepdim=True))]
 
     def quality(
         self, model: torch.jit.ScriptModule, metadata: dict, options: ValidationOptions
@@ -258,10 +312,23 @@ class StyleArbitraryProfile(Profile):
 
     contract = STYLE_ARBITRARY
 
-    def example_inputs(self, version_dir: Path | None = None) -> dict[str, np.ndarray]:
+    def example_inputs(self, metadata: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
         from training.style.export import arbitrary_inputs
 
         return arbitrary_inputs()
+
+    def build_eager(self, metadata: dict[str, Any]) -> nn.Module:
+        from training.style.export import build_arbitrary
+
+        return build_arbitrary(metadata)
+
+    def raw_outputs(self, eager: nn.Module, inputs: dict[str, np.ndarray]) -> list[torch.Tensor]:
+        from training.style.model import square_resize, to_network
+
+        style = torch.from_numpy(inputs["style_image"]).permute(0, 3, 1, 2).float() / 255.0
+        with torch.inference_mode():
+            vector = eager.predictor(square_resize(style, 256))
+            return [vector, eager.net(to_network(torch.from_numpy(inputs["image"])), vector)]
 
     def quality(
         self, model: torch.jit.ScriptModule, metadata: dict, options: ValidationOptions
@@ -309,10 +376,18 @@ class MusicProfile(Profile):
             missing.append("training_command")
         return missing
 
-    def example_inputs(self, version_dir: Path | None = None) -> dict[str, np.ndarray]:
+    def example_inputs(self, metadata: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
         from training.music.export import music_inputs
 
         return music_inputs()
+
+    def build_eager(self, metadata: dict[str, Any]) -> nn.Module:
+        from training.music.export import build_composer
+
+        return build_composer(metadata)
+
+    def raw_outputs(self, eager: nn.Module, inputs: dict[str, np.ndarray]) -> list[torch.Tensor]:
+        return []  # integer grids and events: the contract step checks their ranges
 
     def quality(
         self, model: torch.jit.ScriptModule, metadata: dict, options: ValidationOptions
@@ -389,7 +464,7 @@ def validate(
     metadata = read_metadata(profile, staging)
     progress("ok   metadata: how the version was made is recorded")
 
-    inputs = profile.example_inputs(staging)
+    inputs = profile.example_inputs(metadata)
     outputs = run(model, contract, inputs, "contract")
     for spec in contract.outputs:
         try:
@@ -401,16 +476,12 @@ def validate(
     check_finite(model, profile, staging, inputs)
     progress("ok   finite: no NaN or Inf in weights or outputs")
 
-    eager = profile.eager(staging)
-    if eager is None:
-        progress("skip eager: no eager module for a version folder (its export compared them)")
-    else:
-        eager_out = run(eager, contract, inputs, "eager")
-        for spec in contract.outputs:
-            if not np.array_equal(eager_out[spec.name], outputs[spec.name]):
-                message = f"{spec.name}: TorchScript output differs from eager"
-                raise ValidationError("eager", message)
-        progress("ok   eager: TorchScript output equals eager output")
+    eager_out = run(profile.eager(staging), contract, inputs, "eager")
+    for spec in contract.outputs:
+        if not np.array_equal(eager_out[spec.name], outputs[spec.name]):
+            message = f"{spec.name}: TorchScript output differs from eager"
+            raise ValidationError("eager", message)
+    progress("ok   eager: TorchScript output equals eager output")
 
     check_determinism(model, contract, inputs, outputs)
     progress("ok   determinism: repeated and single-item runs give the same outputs")
@@ -435,7 +506,7 @@ def validate(
             "metadata",
             "contract",
             "finite",
-            *(["eager"] if eager is not None else []),
+            "eager",
             "determinism",
             "latency",
             "quality",
@@ -468,10 +539,7 @@ def check_finite(
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ValidationError("finite", f"weight {name} contains NaN or Inf")
-    eager = profile.eager(staging)
-    if eager is None:  # integer outputs (checked by the contract step) or uint8 only
-        return
-    for tensor in profile.raw_outputs(eager, inputs):
+    for tensor in profile.raw_outputs(profile.eager(staging), inputs):
         if not torch.isfinite(tensor).all():
             raise ValidationError("finite", "the model's output contains NaN or Inf")
 

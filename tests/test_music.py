@@ -4,7 +4,9 @@ serving exactly what the file computes locally."""
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +24,7 @@ from deploy.contracts import (
     grid_to_events,
 )
 from deploy.triton import LocalTriton
+from deploy.validation import profile_for
 from tests.helpers import latest_version
 from training.data.music import CHORALE, Piece, load_pieces, split, transpose
 from training.export import run_module
@@ -170,3 +173,23 @@ def test_voice_leading_rules_forbid_parallels_crossings_and_orphan_holds() -> No
     assert not forbidden[REST] and not forbidden[HOLD]  # holding C5 is fine
     rests = torch.tensor([[[REST] * 4, [MASK] * 4]])
     assert voice_leading_rules(rests)[0, 1, :, HOLD].all()  # nothing to hold after a rest
+
+
+def test_a_training_run_keeps_a_checkpoint_that_publish_exports(tmp_path: Path) -> None:
+    """Two steps of `atelier train music`: `deploy publish` stages the run's checkpoint.pt
+    (export again, eager parity) into the same sampler as the run's own export."""
+    from training.music.train import main
+
+    run, out, staging = tmp_path / "run", tmp_path / "1", tmp_path / "staging"
+    argv = ["--out", str(out), "--run-dir", str(run), "--steps", "2", "--limit", "8"]
+    argv += ["--folk-share", "0", "--iterations", "2", "--threads", str(torch.get_num_threads())]
+    assert main(argv) == 0
+    staging.mkdir()
+    profile_for("music").stage(run / "checkpoint.pt", staging)
+    staged, exported = (json.loads((d / "metadata.json").read_text()) for d in (staging, out))
+    assert len(staged["data_sha256"]) == 64 and staged["data_sha256"] == exported["data_sha256"]
+    assert "--folk-share 0.0" in staged["training_commands"][-1]
+    inputs = music_inputs()
+    got = run_module(torch.jit.load(str(staging / "model.pt")), MUSIC, inputs)
+    expected = run_module(torch.jit.load(str(out / "model.pt")), MUSIC, inputs)
+    np.testing.assert_array_equal(got["grid"], expected["grid"])

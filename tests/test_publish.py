@@ -285,3 +285,24 @@ async def test_publish_loads_on_every_triton(
             images, version = await served(url)
             assert version == version_before
             np.testing.assert_array_equal(images, images_before)
+
+
+async def test_a_version_a_triton_refuses_is_removed_and_the_old_one_keeps_serving(
+    gan_triton: LocalTriton, repository: ModelRepository, repo_dir: Path, tmp_path: Path
+) -> None:
+    """A valid candidate, but the second Triton's repository API refuses the load (it is
+    locked and the fleet has no key): the new folder goes and every answer stays v-live."""
+    lock = "--grpc-restricted-protocol=model-repository:atelier-key=s3cret"
+    before_images, before = await served(gan_triton.grpc_url)
+    before_folders = folders(repo_dir)
+    async with LocalTriton(
+        repo_dir, tmp_path / "locked", models=["gan"], extra_args=[lock]
+    ) as locked:
+        fleet = TritonFleet([gan_triton.grpc_url, locked.grpc_url])
+        with pytest.raises(DeployError, match="loading gan failed"):
+            await publish(repository, fleet, "gan", nudged_v2(tmp_path / "c", 5), FAST)
+        assert folders(repo_dir) == before_folders
+        for url in (gan_triton.grpc_url, locked.grpc_url):
+            images, version = await served(url)
+            assert version == before
+            np.testing.assert_array_equal(images, before_images)

@@ -8,6 +8,7 @@ model_repository/ is never written.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from deploy.repository import ModelRepository, TritonFleet
 from deploy.triton import LocalTriton
 from deploy.validation import ValidationError, ValidationOptions, profile_for, validate
 from tests.helpers import MODEL_REPOSITORY
-from training.export import run_module
+from training.export import run_module, save_checkpoint
 
 MODELS = ("style", "style_arbitrary", "music")
 OTHER = {"style": "gan", "style_arbitrary": "music", "music": "style"}  # a wrong TorchScript
@@ -40,6 +41,15 @@ def live_copy(model: str, folder: Path) -> Path:
     return folder
 
 
+def live_checkpoint(model: str, path: Path) -> Path:
+    """The live version kept as a training run keeps it: eager weights and metadata."""
+    live = ModelRepository(MODEL_REPOSITORY).live(model)
+    assert live is not None
+    profile = profile_for(model)
+    metadata = json.loads((live.path / "metadata.json").read_text())
+    return save_checkpoint(profile.eager(live.path), profile.contract, metadata, path)
+
+
 def check(model: str, source: Path, staging: Path) -> dict:
     """Stage and validate `source` as a candidate of `model` against the live version."""
     profile = profile_for(model)
@@ -54,7 +64,46 @@ def test_a_copy_of_the_live_version_passes(model: str, tmp_path: Path) -> None:
     report = check(model, live_copy(model, tmp_path / "candidate"), tmp_path / "staging")
     quality = report["quality"]
     assert quality["candidate"]["value"] <= quality["live"]["value"] * (1 + OPTIONS.margin)
-    assert "eager" not in report["checks"] and "quality" in report["checks"]
+    assert {"eager", "quality"} <= set(report["checks"])
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_training_checkpoint_is_exported_then_validated(model: str, tmp_path: Path) -> None:
+    checkpoint = live_checkpoint(model, tmp_path / "run" / "checkpoint.pt")
+    report = check(model, checkpoint, tmp_path / "staging")
+    assert {"eager", "quality"} <= set(report["checks"])
+    metadata = json.loads((tmp_path / "staging" / "metadata.json").read_text())
+    assert metadata["checkpoint"] == str(checkpoint) and metadata["git_commit"]
+    live = ModelRepository(MODEL_REPOSITORY).live(model)
+    assert live is not None
+    profile = profile_for(model)
+    inputs = profile.example_inputs(metadata)
+    staged = run_module(
+        torch.jit.load(str(tmp_path / "staging" / "model.pt")), profile.contract, inputs
+    )
+    expected = run_module(torch.jit.load(str(live.path / "model.pt")), profile.contract, inputs)
+    for name, value in expected.items():
+        np.testing.assert_array_equal(staged[name], value)
+
+
+def test_another_models_checkpoint_is_refused(tmp_path: Path) -> None:
+    checkpoint = live_checkpoint("style", tmp_path / "checkpoint.pt")
+    with pytest.raises(
+        ValidationError, match="is a style checkpoint, not style_arbitrary"
+    ) as refused:
+        check("style_arbitrary", checkpoint, tmp_path / "staging")
+    assert refused.value.step == "export"
+
+
+def test_weights_that_do_not_fit_the_metadata_are_refused(tmp_path: Path) -> None:
+    """The TorchScript file runs, but its metadata describes another network."""
+    candidate = live_copy("style", tmp_path / "candidate")
+    metadata = json.loads((candidate / "metadata.json").read_text())
+    metadata["config"]["quarter"] = 16
+    (candidate / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(ValidationError, match="do not fit") as refused:
+        check("style", candidate, tmp_path / "staging")
+    assert refused.value.step == "eager"
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -88,7 +137,7 @@ def test_the_untrained_music_model_is_refused_at_quality(tmp_path: Path) -> None
 
 def test_a_bare_file_is_refused_for_music(tmp_path: Path) -> None:
     candidate = live_copy("music", tmp_path / "candidate")
-    with pytest.raises(ValidationError, match="not a version folder"):
+    with pytest.raises(ValidationError, match="bare TorchScript file"):
         check("music", candidate / "model.pt", tmp_path / "staging")
 
 

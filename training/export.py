@@ -3,6 +3,9 @@
 `export_model` scripts a module, saves it into a model version folder with its
 metadata, reloads the file and checks it against the eager module and the model's
 contract (deploy/contracts.py). A file that fails a check is never left behind.
+
+`save_checkpoint` keeps a training run's eager weights with the metadata that rebuilds
+the module; `atelier deploy publish MODEL CHECKPOINT` exports it (deploy/validation.py).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from deploy.contracts import ModelContract
 
 MODEL_FILE = "model.pt"
 METADATA_FILE = "metadata.json"
+CHECKPOINT_FILE = "checkpoint.pt"
 
 
 def export_model(
@@ -43,6 +47,26 @@ def export_model(
     record = {"model": contract.name, "git_commit": git_commit(), **metadata}
     (version_dir / METADATA_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def save_checkpoint(
+    module: nn.Module, contract: ModelContract, metadata: dict[str, Any], path: Path
+) -> Path:
+    """Save the served module's eager weights and its metadata (written whole or not at all)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"model": contract.name, "state_dict": module.state_dict(), "metadata": metadata}
+    temporary = path.with_name(path.name + ".tmp")
+    torch.save(record, temporary)
+    temporary.replace(path)
+    return path
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A `save_checkpoint` record: {"model", "state_dict", "metadata"} (tensors and JSON only)."""
+    record = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(record, dict) or not {"model", "state_dict", "metadata"} <= record.keys():
+        raise ValueError(f"{path} is not an Atelier checkpoint (model, state_dict, metadata)")
+    return record
 
 
 def run_module(module: nn.Module, contract: ModelContract, inputs: dict[str, np.ndarray]) -> dict:

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from training.data.hashing import array_hash
+
 DEFAULT_CACHE = Path(".atelier/cache")
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp"}
 MAX_PIXELS = 50_000_000  # larger images are refused from their header, before decoding
@@ -33,13 +35,6 @@ class ImageSet:
     @property
     def sha256(self) -> str:
         return array_hash(self.images)
-
-
-def array_hash(images: np.ndarray) -> str:
-    """sha256 of an array's bytes, shape and dtype: the data hash kept in metadata."""
-    digest = hashlib.sha256(f"{images.shape}{images.dtype}".encode())
-    digest.update(np.ascontiguousarray(images).data)
-    return digest.hexdigest()
 
 
 def cached(key: dict, build: Callable[[], ImageSet], cache_dir: Path = DEFAULT_CACHE) -> ImageSet:

