@@ -149,7 +149,8 @@ async def test_triton_serves_what_the_file_computes(
 
 def test_composer_matches_its_scripted_self() -> None:
     torch.manual_seed(3)
-    composer = Composer(MusicModel(MusicConfig(d_model=32, n_layer=1, n_head=2)), iterations=4)
+    model = MusicModel(MusicConfig(d_model=32, n_layer=1, n_head=2))
+    composer = Composer(model, iterations=4, unison_penalty=1.4)
     composer.eval()
     scripted = torch.jit.script(composer)
     inputs = music_inputs(bars=1)
@@ -193,3 +194,22 @@ def test_a_training_run_keeps_a_checkpoint_that_publish_exports(tmp_path: Path) 
     got = run_module(torch.jit.load(str(staging / "model.pt")), MUSIC, inputs)
     expected = run_module(torch.jit.load(str(out / "model.pt")), MUSIC, inputs)
     np.testing.assert_array_equal(got["grid"], expected["grid"])
+
+
+def test_unisons_mark_the_pitches_other_voices_sound() -> None:
+    from training.music.model import MASK, PITCH_TOKEN, unisons
+
+    tokens = torch.tensor([[[72 + PITCH_TOKEN, 67 + PITCH_TOKEN, MASK, 60 + PITCH_TOKEN]]])
+    doubled = unisons(tokens)[0, 0]
+    assert doubled[2, 67 + PITCH_TOKEN] and doubled[2, 60 + PITCH_TOKEN]
+    assert not doubled[2, 64 + PITCH_TOKEN] and not doubled[2, HOLD] and not doubled[2, REST]
+    assert doubled[0, 67 + PITCH_TOKEN] and not doubled[0, 72 + PITCH_TOKEN]  # not itself
+
+
+def test_pieces_end_on_their_last_chord() -> None:
+    from training.data.music import trim_silent_bars
+
+    grid = np.full((48, 4), REST, np.int64)
+    grid[0:17, 0] = 60  # the last note's final step spills one step into bar 2
+    assert trim_silent_bars(grid).shape == (32, 4)
+    assert trim_silent_bars(grid[:16]).shape == (16, 4)

@@ -151,7 +151,15 @@ def _score_pieces(score, name: str, style: int) -> tuple[list[Piece], list[str]]
     notes = grid[grid >= PITCH_LOW]
     if notes.size < 8:
         return [], ["too few notes"]
-    return [Piece(name, grid, _key_index(score), style)], []
+    return [Piece(name, trim_silent_bars(grid), _key_index(score), style)], []
+
+
+def trim_silent_bars(grid: np.ndarray) -> np.ndarray:
+    """The grid without whole bars of silence at its end (a final note's last step used to
+    spill into one), so that pieces end on their last chord."""
+    sounding = (grid != REST).any(axis=1)
+    bars = -(-(int(np.flatnonzero(sounding)[-1]) + 1) // STEPS_PER_BAR) if sounding.any() else 1
+    return grid[: bars * STEPS_PER_BAR]
 
 
 def _pickup_shift(part) -> int:
@@ -212,6 +220,6 @@ def _read_cache(path: Path) -> list[Piece]:
     bounds = np.cumsum(data["lengths"])[:-1]
     grids = np.split(data["grids"], bounds) if len(data["lengths"]) else []
     return [
-        Piece(str(n), g, int(k), int(s))
+        Piece(str(n), trim_silent_bars(g), int(k), int(s))
         for n, g, k, s in zip(data["names"], grids, data["keys"], data["styles"], strict=True)
     ]

@@ -40,7 +40,10 @@ def build_composer(metadata: dict[str, Any]) -> Composer:
     """The eager `music` module a version's metadata describes (untrained weights)."""
     model = MusicModel(MusicConfig(**metadata["config"]))
     return Composer(
-        model, iterations=metadata["iterations"], rules=metadata.get("voice_leading_rules", True)
+        model,
+        iterations=metadata["iterations"],
+        rules=metadata.get("voice_leading_rules", True),
+        unison_penalty=metadata.get("unison_penalty", 0.0),
     )
 
 

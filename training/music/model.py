@@ -177,13 +177,19 @@ class Composer(nn.Module):
     """
 
     def __init__(
-        self, model: MusicModel, iterations: int = 48, floor: float = 0.05, rules: bool = True
+        self,
+        model: MusicModel,
+        iterations: int = 48,
+        floor: float = 0.05,
+        rules: bool = True,
+        unison_penalty: float = 0.0,
     ) -> None:
         super().__init__()
         self.model = model
         self.iterations = iterations
         self.floor = floor  # the smallest share of free cells resampled per iteration
         self.rules = rules  # forbid what voice_leading_rules() forbids while sampling
+        self.unison_penalty = unison_penalty  # logit subtracted from doubling another voice
         self.free, self.mask = FREE, MASK
 
     def forward(
@@ -218,14 +224,20 @@ class Composer(nn.Module):
             pick = uniform(seed, 2 * i, [t, voices]) < share
             masked = free & (pick | (tokens == self.mask))
             tokens = torch.where(masked, torch.full_like(tokens, self.mask), tokens)
-            logits = self.model(tokens, style, key, length).float()
-            if self.rules:
-                logits = logits.masked_fill(voice_leading_rules(tokens), float("-inf"))
+            logits = self.prior(self.model(tokens, style, key, length).float(), tokens)
             drawn = self.draw(logits, seed, 2 * i + 1, temperature, top_k)
             tokens = torch.where(masked, drawn, tokens)
         if self.rules:
             tokens = self.repair(tokens, free, style, key, length, seed, temperature, top_k)
         return tokens
+
+    def prior(self, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """The network's logits with the rules: what they forbid, and unisons made rarer."""
+        if self.rules:
+            logits = logits.masked_fill(voice_leading_rules(tokens), float("-inf"))
+        if self.unison_penalty > 0:
+            logits = logits - self.unison_penalty * unisons(tokens).float()
+        return logits
 
     def repair(
         self,
@@ -247,8 +259,7 @@ class Composer(nn.Module):
             masked[:, :, : r % voices] = False
             masked[:, :, r % voices + 1 :] = False
             held = torch.where(masked, torch.full_like(tokens, self.mask), tokens)
-            logits = self.model(held, style, key, length).float()
-            logits = logits.masked_fill(voice_leading_rules(held), float("-inf"))
+            logits = self.prior(self.model(held, style, key, length).float(), held)
             drawn = self.draw(logits, seed, 1000 + r, temperature, top_k)
             tokens = torch.where(masked, drawn, tokens)
         return tokens
@@ -352,6 +363,23 @@ def voice_leading_rules(
             crossing = (now_u > 0) & ((p > now_u) if u < v else (p < now_u))
             forbidden[:, :, v] = forbidden[:, :, v] | ((parallel | crossing) & is_pitch)
     return forbidden
+
+
+def unisons(
+    tokens: torch.Tensor, hold: int = HOLD, shift: int = PITCH_TOKEN, mask: int = MASK
+) -> torch.Tensor:
+    """bool [B, T, 4, VOCAB]: the new-note tokens that would double a pitch another voice
+    sounds at that step."""
+    b, t, voices = tokens.shape
+    now = sounding(tokens, hold, shift, mask)  # [B, T, 4]
+    pitch = (torch.arange(mask, device=tokens.device) - shift).view(1, 1, mask)
+    doubled = torch.zeros([b, t, voices, mask], dtype=torch.bool, device=tokens.device)
+    for v in range(voices):
+        for u in range(voices):
+            if u != v:
+                other = now[:, :, u : u + 1]
+                doubled[:, :, v] = doubled[:, :, v] | ((pitch == other) & (other > 0))
+    return doubled
 
 
 def sounding(

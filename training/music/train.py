@@ -184,6 +184,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-rules", action="store_true", help="sample without the voice-leading rules"
     )
+    parser.add_argument(
+        "--unison-penalty",
+        type=float,
+        default=1.4,
+        help="logit taken from a new note that doubles another voice (0: none)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init", type=Path, help="continue from an exported model.pt")
@@ -247,7 +253,7 @@ def main(argv: list[str]) -> int:
             history.append(report(model, args, step, test_chorales, test_folk))
     bar.close()
     history.append(report(model, args, step, test_chorales, test_folk))
-    composer = Composer(model.eval(), iterations=args.iterations, rules=not args.no_rules)
+    composer = make_composer(model.eval(), args)
     metadata = version_metadata(composer, args, history, step, time.monotonic() - started)
     metadata["data_sha256"] = pieces_hash(train)
     # Kept before the export, so that a failed export loses nothing; `atelier deploy
@@ -263,6 +269,16 @@ def pieces_hash(pieces: list[Piece]) -> str:
     """The training set's data hash: every piece (repeats included), key and style."""
     return named_arrays_hash(
         {f"{i:05d} {p.name} key={p.key} style={p.style}": p.grid for i, p in enumerate(pieces)}
+    )
+
+
+def make_composer(model: MusicModel, args: argparse.Namespace) -> Composer:
+    """The sampler around `model`, with the run's sampling options."""
+    return Composer(
+        model,
+        iterations=args.iterations,
+        rules=not args.no_rules,
+        unison_penalty=args.unison_penalty,
     )
 
 
@@ -288,7 +304,7 @@ def report(model, args, step, test_chorales, test_folk) -> dict:
     entry = {"step": step, "chorale": held_out_nll(model, test_chorales, args.window)}
     if test_folk:
         entry["folk"] = held_out_nll(model, test_folk, args.window)
-    composer = Composer(model, iterations=args.iterations, rules=not args.no_rules)
+    composer = make_composer(model, args)
     keys = [p.key for p in test_chorales[:4]]
     grids = generate(composer, 8, keys, 0, args.temperature)
     save_samples(grids, args.run_dir / "samples.png")
@@ -310,6 +326,7 @@ def version_metadata(composer: Composer, args, history: list[dict], step: int, s
         "steps_total": earlier.get("steps_total", earlier.get("steps", 0)) + step,
         "seconds": round(seconds),
         "voice_leading_rules": not args.no_rules,
+        "unison_penalty": args.unison_penalty,
         "batch": args.batch,
         "lr": args.lr,
         "folk_share": args.folk_share,
