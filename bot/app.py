@@ -129,7 +129,15 @@ class AtelierBot(commands.Bot):
         await self.db.close()
 
 
+class ShardedAtelierBot(AtelierBot, commands.AutoShardedBot):
+    """Atelier on several gateway shards (SHARD_COUNT, and a shard group per process)."""
+
+
 def create_bot(settings: Settings, **options: Any) -> AtelierBot:
     """The bot for `settings`; `clock` for challenge deadlines (a ManualClock in tests);
-    other `options` go to discord.py's Client (e.g. guild_ready_timeout)."""
+    other `options` go to discord.py's Client (e.g. guild_ready_timeout). Sharded (an
+    AutoShardedBot running settings.sharding's shard_ids) when SHARD_COUNT is set."""
+    sharding = settings.sharding
+    if sharding:
+        return ShardedAtelierBot(settings, **sharding, **options)
     return AtelierBot(settings, **options)

@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.sharding import group_number, shard_options
+
 
 def _env(name: str) -> AliasChoices:
     """Accept both NAME and ATELIER_NAME."""
@@ -53,6 +55,16 @@ class Settings(BaseSettings):
     retrain_quality_images: int = Field(
         128, ge=1, description="held-out images for the quality check of /admin retrain"
     )
+    shard_count: int | None = Field(None, ge=1, description="Discord shards in all; unset = one")
+    shards_per_group: int | None = Field(None, ge=1, description="shards one process runs")
+    shard_group: int | None = Field(
+        None, ge=0, description="this process's group: a number or a pod name ending in -N"
+    )
+
+    @field_validator("shard_group", mode="before")
+    @classmethod
+    def _pod_ordinal(cls, value: object) -> object:
+        return group_number(value) if isinstance(value, str) and value.strip() else value
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod
@@ -60,6 +72,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [int(part) for part in value.split(",") if part.strip()]
         return value
+
+    @property
+    def sharding(self) -> dict[str, int | list[int]]:
+        """discord.py's shard_count/shard_ids for this process; empty when unsharded."""
+        return shard_options(self.shard_count, self.shards_per_group, self.shard_group)
 
     @property
     def deploy_urls(self) -> list[str]:

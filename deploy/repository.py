@@ -12,7 +12,9 @@ serves the highest numbered folder `<model>/<N>/`. So:
   can be rolled forward to, and their numbers are never reused.
 
 Several Tritons may serve one repository (a shared volume): every operation asks each URL
-in turn. All changes to a model's folder happen under a lock file, one at a time.
+in turn. A URL `dns+grpc://NAME:PORT` stands for every address NAME resolves to (a
+Kubernetes headless Service: one address per Triton pod), looked up when the operation
+starts. All changes to a model's folder happen under a lock file, one at a time.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 import fcntl
 import json
 import shutil
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -36,6 +39,7 @@ STAGING_PREFIX = ".staging-"
 LOCK_FILE = ".deploy.lock"
 METADATA_FILE = "metadata.json"
 DEFAULT_KEEP = 5
+DNS_SCHEME = "dns+grpc://"
 
 
 class DeployError(RuntimeError):
@@ -176,14 +180,18 @@ class ServerView:
 
 
 class TritonFleet:
-    """Every configured Triton (gRPC `host:port` URLs) that serves the repository."""
+    """Every configured Triton (gRPC `host:port` URLs) that serves the repository.
+
+    `configured` keeps the URLs as given; `urls` has each `dns+grpc://` entry replaced by
+    the addresses it resolves to now (create a fleet per operation to see new replicas)."""
 
     def __init__(
         self, urls: list[str], timeout_s: float = 300.0, headers: dict[str, str] | None = None
     ) -> None:
         if not urls:
             raise DeployError("no Triton URL: set TRITON_URL or pass --triton-url")
-        self.urls = urls
+        self.configured = list(urls)
+        self.urls = expand_urls(urls)
         self.timeout_s = timeout_s
         self.headers = headers or {}  # the repository API's key, when it is locked down
 
@@ -377,3 +385,28 @@ def triton_urls(values: list[str] | None, environment: str | None) -> list[str]:
     if values:
         return values
     return [url.strip() for url in (environment or "").split(",") if url.strip()]
+
+
+def expand_urls(urls: list[str]) -> list[str]:
+    """Replace each `dns+grpc://NAME:PORT` by `ADDRESS:PORT` for every address of NAME
+    (sorted, without duplicates); other URLs are kept as they are, in order."""
+    expanded: list[str] = []
+    for url in urls:
+        found = resolve_all(url) if url.startswith(DNS_SCHEME) else [url]
+        expanded += [item for item in found if item not in expanded]
+    return expanded
+
+
+def resolve_all(url: str) -> list[str]:
+    """Every A/AAAA address of a `dns+grpc://NAME:PORT` URL, as gRPC `host:port` targets."""
+    host, separator, port = url.removeprefix(DNS_SCHEME).rstrip("/").rpartition(":")
+    if not separator or not host or not port.isdigit():
+        raise DeployError(f"{url}: expected {DNS_SCHEME}NAME:PORT")
+    try:
+        answers = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise DeployError(f"{url}: {host} does not resolve ({error.strerror})") from error
+    addresses = {str(sockaddr[0]) for _, _, _, _, sockaddr in answers}
+    if not addresses:
+        raise DeployError(f"{url}: {host} has no addresses")
+    return [f"[{a}]:{port}" if ":" in a else f"{a}:{port}" for a in sorted(addresses)]

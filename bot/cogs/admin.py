@@ -159,7 +159,7 @@ class Admin(commands.GroupCog, group_name="admin", group_description="Models (Ma
             steps=steps,
             run_dir=(settings.state_dir / "runs" / f"retrain-{stamp}").resolve(),
             model_repository=settings.model_repository.resolve(),
-            triton_urls=self.fleet().urls,
+            triton_urls=self.fleet().configured,  # dns+grpc:// resolved again at publish
             quality_images=settings.retrain_quality_images,
             repository_key=(
                 settings.triton_repository_key.get_secret_value()
