@@ -128,7 +128,8 @@ async def serve_forever(settings: Settings, standin_port: int) -> None:
             url = stack.standin.base_url
             print(
                 "No DISCORD_TOKEN set: running against the local Discord stand-in at "
-                f"{url}\nTry:  curl -s -X POST {url}/_standin/invoke "
+                f"{url}\nPlayground (open in a browser): {stack.standin.playground_url}"
+                f"\nOr script it:  curl -s -X POST {url}/_standin/invoke "
                 '-d \'{"command": "imagine", "options": {"seed": 7}}\''
             )
         else:

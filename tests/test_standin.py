@@ -18,7 +18,10 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
-from bot.standin import DiscordStandIn, StandInMessage, point_discord_py_at
+from bot.standin import DiscordStandIn, InteractionHandle, StandInMessage, point_discord_py_at
+from bot.standin.responses import Responder
+from bot.standin.state import StandInState
+from bot.standin.wire import DiscordError
 
 FILE_BYTES = bytes(range(256)) * 8
 WAIT = 10.0
@@ -73,6 +76,20 @@ async def announce(interaction: discord.Interaction, text: str) -> None:
     await channel.send(text, file=discord.File(io.BytesIO(b"notes"), filename="notes.txt"))
 
 
+@app_commands.command(name="paint", description="Paint in a colour (autocomplete).")
+async def paint(interaction: discord.Interaction, colour: str, size: int = 1) -> None:
+    await interaction.response.send_message(f"painted {colour} x{size}")
+
+
+@paint.autocomplete("colour")
+async def paint_colours(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    size = interaction.namespace.size or 1
+    names = [n for n in ("crimson", "cobalt", "cream", "umber") if n.startswith(current)]
+    return [app_commands.Choice(name=f"{name} x{size}", value=name) for name in names]
+
+
 challenge = app_commands.Group(name="challenge", description="Challenges.")
 
 
@@ -95,7 +112,7 @@ class TinyBot(commands.Bot):
         self.response_message_ids: asyncio.Queue[int | None] = asyncio.Queue()
 
     async def setup_hook(self) -> None:
-        for command in (render, secret, measure, counter, announce, challenge):
+        for command in (render, secret, measure, counter, announce, paint, challenge):
             self.tree.add_command(command)
         await self.tree.sync()
         if self.sync_guild_id is not None:
@@ -403,3 +420,77 @@ async def test_new_members_and_direct_messages(harness: Harness) -> None:
         await user.send("again")
     with pytest.raises(discord.NotFound):
         await bot.fetch_user(123)
+
+
+async def test_autocomplete_round_trip(harness: Harness, http: aiohttp.ClientSession) -> None:
+    """A type-4 interaction with the focused option's text; the bot answers with type 8."""
+    standin = harness.standin
+    choices = await standin.autocomplete("paint", {"colour": "c", "size": 2}, "colour", user="bob")
+    assert choices == [
+        {"name": "crimson x2", "value": "crimson"},
+        {"name": "cobalt x2", "value": "cobalt"},
+        {"name": "cream x2", "value": "cream"},
+    ]
+    assert await standin.autocomplete("paint", {}, "colour") == [
+        {"name": f"{name} x1", "value": name} for name in ("crimson", "cobalt", "cream", "umber")
+    ]
+    callbacks = [r for r in standin.requests if r.path.endswith("/callback")]
+    assert callbacks[-1].json["type"] == 8 and callbacks[-1].status in (200, 204)
+    with pytest.raises(ValueError, match="no autocomplete"):
+        await standin.autocomplete("paint", {}, "size")
+    with pytest.raises(KeyError, match="no option"):
+        await standin.autocomplete("paint", {}, "shade")
+    # the message command itself still runs as usual
+    message = await (await standin.invoke("paint", {"colour": "cream"})).next_message(timeout=WAIT)
+    assert message.content == "painted cream x1"
+    body = {"command": "paint", "focused": "colour", "options": {"colour": "u"}}
+    async with http.post(f"{standin.base_url}/_standin/autocomplete", json=body) as response:
+        assert response.status == 200
+        assert await response.json() == {"choices": [{"name": "umber x1", "value": "umber"}]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "code"),
+    [
+        (2, {"choices": []}, "INTERACTION_RESPONSE_TYPE_INVALID"),  # not an autocomplete
+        (4, {"choices": [{"name": "x", "value": "x"}] * 26}, "BASE_TYPE_MAX_LENGTH"),
+        (4, {"choices": [{"value": "x"}]}, "BASE_TYPE_REQUIRED"),
+        (4, {}, "BASE_TYPE_MAX_LENGTH"),
+    ],
+)
+def test_autocomplete_callback_rules(kind: int, data: dict, code: str) -> None:
+    """Choices answer only autocomplete interactions: at most 25, each with a name and value."""
+    state = StandInState(attachment_size_limit=1024, ack_deadline=None)
+    handle = InteractionHandle(
+        interaction_id=state.ids.next(),
+        kind=kind,
+        user=state.world.users["alice"],
+        channel_id=state.world.channel_id,
+        changes=state.changes,
+    )
+    with pytest.raises(DiscordError) as raised:
+        Responder(state).callback(handle, {"type": 8, "data": data}, [])
+    assert raised.value.code == 50035 and code in str(raised.value.errors)
+    assert not handle.callbacks
+    answer = {"type": 8, "data": {"choices": [{"name": "a", "value": "a"}]}}
+    if kind == 4:
+        assert Responder(state).callback(handle, answer, [])["resource"] == {"type": 8}
+        assert handle.callbacks[0]["data"] == answer["data"]
+
+
+async def test_events_tell_listeners_of_every_change(harness: Harness) -> None:
+    standin = harness.standin
+    events: list[tuple[str, object]] = []
+    unsubscribe = standin.subscribe(lambda event, subject: events.append((event, subject)))
+    handle = await standin.invoke("render", {"text": "ev"})
+    message = await handle.next_message(timeout=WAIT)
+    unsubscribe()
+    await (await standin.invoke("secret")).next_message(timeout=WAIT)
+    names = [event for event, subject in events if subject in (handle, message)]
+    assert names == [
+        "interaction_create",
+        "message_create",  # the "thinking…" placeholder
+        "interaction_callback",
+        "message_update",  # filled by the followup
+    ]
+    assert all(subject in (handle, message) for _, subject in events)

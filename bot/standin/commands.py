@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import JSON, Snowflakes
+from .models import JSON, Events, Snowflakes
 from .wire import invalid_form
 
 CHAT_INPUT = 1
 
 
 class CommandRegistry:
-    """The global and guild command lists, with stable ids like Discord assigns."""
+    """The global and guild command lists, with stable ids like Discord assigns.
 
-    def __init__(self, ids: Snowflakes, application_id: int, guild_id: int) -> None:
+    `events` hears "commands_sync" with every command after each sync.
+    """
+
+    def __init__(
+        self, ids: Snowflakes, application_id: int, guild_id: int, events: Events | None = None
+    ) -> None:
+        self.events = events or Events()
         self.global_commands: list[JSON] = []
         self.guild_commands: list[JSON] = []
         self.sync_count = 0
@@ -41,6 +47,7 @@ class CommandRegistry:
         else:
             self.global_commands = commands
         self.sync_count += 1
+        self.events.emit("commands_sync", self.all)
         return commands
 
     def find(self, name: str) -> JSON:

@@ -29,6 +29,7 @@ class ControlApi:
         return [
             web.post("/_standin/invoke", self.invoke),
             web.post("/_standin/click", self.click),
+            web.post("/_standin/autocomplete", self.autocomplete),
             web.get("/_standin/messages", self.messages),
             web.get("/_standin/commands", self.commands),
         ]
@@ -46,7 +47,7 @@ class ControlApi:
                 str(body.get("command", "")),
                 _object(body, "options"),
                 user=str(body.get("user", "alice")),
-                attachments=_attachments(_object(body, "attachments")),
+                attachments=decode_attachments(_object(body, "attachments")),
             )
         except (KeyError, ValueError) as error:
             return _error(400, error)
@@ -72,19 +73,36 @@ class ControlApi:
             return _error(409, error)
         return await _outcome(handle, timeout)
 
+    async def autocomplete(self, request: web.Request) -> web.Response:
+        """POST {"command", "focused", "options"?, "user"?}: the bot's autocomplete choices."""
+        body = await _json_body(request)
+        try:
+            choices = await self._standin.autocomplete(
+                str(body.get("command", "")),
+                _object(body, "options"),
+                str(body.get("focused", "")),
+                user=str(body.get("user", "alice")),
+                timeout=_timeout(body, 3.0),
+            )
+        except (KeyError, ValueError) as error:
+            return _error(400, error)
+        except (RuntimeError, TimeoutError) as error:
+            return _error(409, error if error.args else TimeoutError("the bot did not answer"))
+        return json_response({"choices": choices})
+
     async def messages(self, request: web.Request) -> web.Response:
         """GET: every live message the bot created, as returned to the bot."""
-        _require_loopback(request)
+        require_loopback(request)
         return json_response([m.raw for m in self._standin.messages if not m.deleted])
 
     async def commands(self, request: web.Request) -> web.Response:
         """GET: the commands the bot synced."""
-        _require_loopback(request)
+        require_loopback(request)
         return json_response(self._standin.commands)
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    _require_loopback(request)
+    require_loopback(request)
     try:
         body = await request.json()
     except ValueError:
@@ -118,14 +136,15 @@ def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
-def _timeout(body: dict[str, Any]) -> float:
+def _timeout(body: dict[str, Any], default: float = DEFAULT_WAIT) -> float:
     try:
-        return float(body.get("timeout", DEFAULT_WAIT))
+        return float(body.get("timeout", default))
     except (TypeError, ValueError):
         raise web.HTTPBadRequest(text="timeout must be a number of seconds") from None
 
 
-def _attachments(spec: dict[str, Any]) -> dict[str, tuple[str, bytes, str]]:
+def decode_attachments(spec: dict[str, Any]) -> dict[str, tuple[str, bytes, str]]:
+    """Option name -> {"filename", "content_type"?, "data_base64"} as invoke() takes them."""
     files = {}
     for name, item in spec.items():
         try:
@@ -137,7 +156,8 @@ def _attachments(spec: dict[str, Any]) -> dict[str, tuple[str, bytes, str]]:
     return files
 
 
-def _require_loopback(request: web.Request) -> None:
+def require_loopback(request: web.Request) -> None:
+    """403 unless the client is on this machine."""
     remote = request.remote or ""
     try:
         loopback = ipaddress.ip_address(remote).is_loopback

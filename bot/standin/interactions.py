@@ -9,7 +9,7 @@ from collections.abc import Callable
 from .models import JSON, Changes, StandInMessage
 from .world import World
 
-APPLICATION_COMMAND, MESSAGE_COMPONENT = 2, 3
+APPLICATION_COMMAND, MESSAGE_COMPONENT, APPLICATION_COMMAND_AUTOCOMPLETE = 2, 3, 4
 TOKEN_LIFETIME = 15 * 60.0
 
 
@@ -61,6 +61,11 @@ class InteractionHandle:
         """Attach a message to this interaction (once)."""
         if all(known is not message for known in self.messages):
             self.messages.append(message)
+
+    async def choices(self, timeout: float = 3) -> list[JSON]:
+        """The choices an autocomplete interaction was answered with."""
+        callback = await self.acknowledged(timeout)
+        return list(callback["data"].get("choices") or [])
 
     async def acknowledged(self, timeout: float = 3) -> JSON:
         """The first callback; TimeoutError if the bot sends none within `timeout` s."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 JSON = dict[str, Any]
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 EPHEMERAL = 1 << 6
@@ -95,6 +97,34 @@ class StandInMessage:
         self.flags = int(self.raw.get("flags") or 0)
         self.deferred = bool(self.flags & LOADING)
         self.files = files
+
+
+Listener = Callable[[str, Any], None]
+
+
+class Events:
+    """Synchronous listeners told of every change: `(event, subject)`, e.g. a message."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` on every event until the returned function is called."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def emit(self, event: str, subject: Any) -> None:
+        """Tell every listener; one that raises does not stop the others."""
+        for listener in list(self._listeners):
+            try:
+                listener(event, subject)
+            except Exception:
+                _log.exception("stand-in event listener failed on %s", event)
 
 
 class Changes:

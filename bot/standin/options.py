@@ -34,18 +34,24 @@ class InvocationBuilder:
         attachments: dict[str, tuple[str, bytes, str]],
         user: JSON,
         enforce_limits: bool = True,
+        focused: str | None = None,
     ) -> JSON:
         """Interaction data for `user` running `/command path...` with `options`.
 
         Raises KeyError for an unknown subcommand or option, ValueError for a bad value.
         `enforce_limits=False` skips min/max, length and choice checks, as a client that
         breaks Discord's rules would, so that a bot's own checks can be tested.
+        `focused` names the option being typed (autocomplete): its value is sent as the typed
+        text with `focused: true`, and required options may still be missing.
         """
         label = " ".join([command["name"], *path])
         chain, definitions = descend(command, path, label)
         resolved: JSON = {}
         permissions = self._world.permissions(int(user["id"]))
-        context = _Context(label, resolved, permissions, enforce_limits)
+        if focused is not None:
+            check_focused(label, definitions, focused)
+            enforce_limits = False
+        context = _Context(label, resolved, permissions, enforce_limits, focused)
         values = self._leaf(context, definitions, options, attachments)
         for sub in reversed(chain):
             values = [{"name": sub["name"], "type": sub["type"], "options": values}]
@@ -79,8 +85,14 @@ class InvocationBuilder:
             if name in other:
                 where = "attachments=" if in_attachments else "options="
                 raise OptionError(f"/{context.label}: pass option {name!r} in {where}")
+            if name == context.focused:
+                text = str(source.get(name, ""))
+                values.append(
+                    {"name": name, "type": definition["type"], "value": text, "focused": True}
+                )
+                continue
             if name not in source:
-                if definition.get("required"):
+                if definition.get("required") and context.focused is None:
                     raise OptionError(f"/{context.label} requires option {name!r}")
                 continue
             value = self._value(context, definition, source[name])
@@ -141,6 +153,7 @@ class _Context:
     resolved: JSON
     permissions: int
     enforce_limits: bool = True
+    focused: str | None = None
 
 
 def descend(command: JSON, path: list[str], label: str) -> tuple[list[JSON], list[JSON]]:
@@ -159,6 +172,15 @@ def descend(command: JSON, path: list[str], label: str) -> tuple[list[JSON], lis
     if nested:
         raise OptionError(f"/{label} needs a subcommand: one of {nested}")
     return chain, definitions
+
+
+def check_focused(label: str, definitions: list[JSON], focused: str) -> None:
+    """The focused option must exist and have autocomplete, as Discord only then asks."""
+    definition = next((d for d in definitions if d["name"] == focused), None)
+    if definition is None:
+        raise KeyError(f"/{label} has no option {focused!r}")
+    if not definition.get("autocomplete"):
+        raise OptionError(f"/{label} option {focused!r} has no autocomplete")
 
 
 def check_string(where: str, definition: JSON, value: Any) -> None:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from .interactions import APPLICATION_COMMAND, InteractionHandle, message_metadata
+from .interactions import (
+    APPLICATION_COMMAND,
+    APPLICATION_COMMAND_AUTOCOMPLETE,
+    InteractionHandle,
+    message_metadata,
+)
 from .models import EPHEMERAL, JSON, StandInMessage, UploadedFile
 from .state import StandInState
 from .wire import DiscordError, invalid_form
 
 REPLY, DEFER, DEFER_UPDATE, UPDATE, AUTOCOMPLETE, MODAL = 4, 5, 6, 7, 8, 9
 CHAT_INPUT_MESSAGE = 20
+MAX_CHOICES = 25
 Handler = Callable[[InteractionHandle, JSON, list[UploadedFile]], StandInMessage | None]
 
 
@@ -25,7 +31,7 @@ class Responder:
             DEFER: self._defer,
             DEFER_UPDATE: self._defer_update,
             UPDATE: self._update,
-            AUTOCOMPLETE: self._record,
+            AUTOCOMPLETE: self._autocomplete,
             MODAL: self._record,
         }
 
@@ -40,8 +46,12 @@ class Responder:
         handler = self._handlers.get(kind) if isinstance(kind, int) else None
         if handler is None:
             raise invalid_form("type", "BASE_TYPE_CHOICES", f"Value {kind!r} is not a valid type.")
+        if (kind == AUTOCOMPLETE) != (handle.type == APPLICATION_COMMAND_AUTOCOMPLETE):
+            message = "Interaction response type is not valid for this interaction."
+            raise invalid_form("type", "INTERACTION_RESPONSE_TYPE_INVALID", message)
         message = handler(handle, data, files)
         handle.callbacks.append({"type": kind, "data": data, "at": time.monotonic()})
+        self._state.events.emit("interaction_callback", handle)
         return callback_response(handle, kind, message)
 
     def followup(
@@ -116,7 +126,19 @@ class Responder:
         return target
 
     def _record(self, handle: InteractionHandle, data: JSON, files: list[UploadedFile]) -> None:
-        """Autocomplete results and modals are only recorded (in `handle.callbacks`)."""
+        """Modals are only recorded (in `handle.callbacks`)."""
+
+    def _autocomplete(
+        self, handle: InteractionHandle, data: JSON, files: list[UploadedFile]
+    ) -> None:
+        """Check the suggested choices (kept in `handle.callbacks`), as Discord does."""
+        choices = data.get("choices")
+        if not isinstance(choices, list) or len(choices) > MAX_CHOICES:
+            message = f"Must be a list of {MAX_CHOICES} or fewer choices."
+            raise invalid_form("choices", "BASE_TYPE_MAX_LENGTH", message)
+        if not all(isinstance(c, dict) and c.get("name") and "value" in c for c in choices):
+            message = "Each choice needs a name and a value."
+            raise invalid_form("choices", "BASE_TYPE_REQUIRED", message)
 
     def _target(self, handle: InteractionHandle) -> StandInMessage:
         if handle.target is None:

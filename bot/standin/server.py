@@ -13,14 +13,16 @@ from .discordpy import point_discord_py_at
 from .gateway import Gateway
 from .interactions import (
     APPLICATION_COMMAND,
+    APPLICATION_COMMAND_AUTOCOMPLETE,
     MESSAGE_COMPONENT,
     InteractionHandle,
     custom_ids,
     find_component,
     interaction_payload,
 )
-from .models import JSON, RecordedRequest, StandInMessage
+from .models import JSON, Listener, RecordedRequest, StandInMessage
 from .options import InvocationBuilder
+from .playground import Playground
 from .rest import API_PREFIX, RestApi
 from .state import StandInState
 from .wire import DiscordError
@@ -64,6 +66,7 @@ class DiscordStandIn:
         app = web.Application(middlewares=[rest.middleware], client_max_size=MAX_BODY)
         app.add_routes([web.get("/gateway", self._gateway.handle), *rest.routes()])
         app.add_routes(ControlApi(self).routes())
+        app.add_routes(Playground(self).routes())
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -91,6 +94,11 @@ class DiscordStandIn:
         """`http://HOST:PORT`, once started."""
         self._require_started()
         return self._state.base_url
+
+    @property
+    def playground_url(self) -> str:
+        """The playground page, `base_url + "/playground"`."""
+        return self.base_url + "/playground"
 
     @property
     def api_base(self) -> str:
@@ -135,6 +143,15 @@ class DiscordStandIn:
         """Simulated members by short name: alice, bob, admin (owner, Administrator)."""
         return self._state.world.users
 
+    def permissions(self, user: str) -> int:
+        """A member's computed guild permissions (a bit field), by short name."""
+        world = self._state.world
+        return world.permissions(int(world.user(user)["id"]))
+
+    def dm_recipient(self, channel_id: int) -> int | None:
+        """The member a DM channel talks to; None for the guild's channel."""
+        return self._state.world.dm_recipient(channel_id)
+
     def direct_messages(self, user: str) -> list[StandInMessage]:
         """The live messages the bot sent `user` (a short name) in their DMs."""
         world = self._state.world
@@ -177,6 +194,16 @@ class DiscordStandIn:
     def messages(self) -> list[StandInMessage]:
         """Every message the bot created, in order, edits applied (deleted ones flagged)."""
         return self._state.store.messages
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(event, subject)` on every change until the returned function is called.
+
+        Events: message_create / message_update / message_delete (a StandInMessage),
+        commands_sync (the command list), interaction_create / interaction_callback /
+        interaction_failed (an InteractionHandle; failed: no bot was connected to receive it).
+        Listeners run synchronously inside the stand-in; they must not block.
+        """
+        return self._state.events.subscribe(listener)
 
     def message(self, message_id: int) -> StandInMessage:
         """A message the bot created, by id; KeyError if unknown or deleted."""
@@ -244,6 +271,30 @@ class DiscordStandIn:
         await self._send(handle, data)
         return handle
 
+    async def autocomplete(
+        self,
+        command: str,
+        options: dict[str, Any],
+        focused: str,
+        *,
+        user: str = "alice",
+        timeout: float = 3,
+    ) -> list[JSON]:
+        """The choices the bot suggests while `user` types option `focused` of `/command`.
+
+        Sends an APPLICATION_COMMAND_AUTOCOMPLETE interaction (type 4) whose focused option
+        holds the text typed so far (`options[focused]`, "" if absent); the bot answers with
+        a callback of type 8. TimeoutError if it does not within `timeout` s.
+        """
+        name, *path = command.split() or [""]
+        definition = self._state.commands.find(name)
+        member = self._state.world.user(user)
+        data = self._builder.build(definition, path, options, {}, member, focused=focused)
+        label = " ".join([name, *path])
+        handle = self._new_handle(APPLICATION_COMMAND_AUTOCOMPLETE, member, command=label)
+        await self._send(handle, data)
+        return await handle.choices(timeout)
+
     async def click(
         self,
         message: StandInMessage | JSON,
@@ -280,10 +331,12 @@ class DiscordStandIn:
         payload = interaction_payload(self._state.world, handle, data, limit)
         self._state.interactions[handle.id] = handle
         handle.mark_sent()
+        self._state.events.emit("interaction_create", handle)
         try:
             await self._gateway.dispatch("INTERACTION_CREATE", payload)
         except RuntimeError:
             del self._state.interactions[handle.id]
+            self._state.events.emit("interaction_failed", handle)
             raise
 
 

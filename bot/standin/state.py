@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from .commands import CommandRegistry
 from .interactions import InteractionHandle
-from .models import Changes, RecordedRequest, Snowflakes
+from .models import Changes, Events, RecordedRequest, Snowflakes
 from .store import MessageStore
 from .wire import DiscordError
 from .world import World
 
 
 class StandInState:
-    """The world, messages, commands, interactions and recorded requests of one stand-in."""
+    """The world, messages, commands, interactions and recorded requests of one stand-in.
+
+    `events` hears every message and command change, and interactions as they are sent
+    ("interaction_create") and answered ("interaction_callback"), with the handle.
+    """
 
     def __init__(self, *, attachment_size_limit: int, ack_deadline: float | None) -> None:
         self.base_url = ""
@@ -20,10 +24,13 @@ class StandInState:
         self.ids = Snowflakes()
         self.world = World(self.ids)
         self.changes = Changes()
+        self.events = Events()
         self.store = MessageStore(
-            self.ids, self.world, lambda: self.base_url, attachment_size_limit
+            self.ids, self.world, lambda: self.base_url, attachment_size_limit, self.events
         )
-        self.commands = CommandRegistry(self.ids, self.world.application_id, self.world.guild_id)
+        self.commands = CommandRegistry(
+            self.ids, self.world.application_id, self.world.guild_id, self.events
+        )
         self.requests: list[RecordedRequest] = []
         self.interactions: dict[int, InteractionHandle] = {}
 

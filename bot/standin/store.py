@@ -9,7 +9,16 @@ from urllib.parse import quote
 
 from PIL import Image
 
-from .models import EPHEMERAL, JSON, LOADING, Snowflakes, StandInMessage, UploadedFile, now_iso
+from .models import (
+    EPHEMERAL,
+    JSON,
+    LOADING,
+    Events,
+    Snowflakes,
+    StandInMessage,
+    UploadedFile,
+    now_iso,
+)
 from .wire import DiscordError, guess_content_type, invalid_form
 from .world import World
 
@@ -26,12 +35,21 @@ CONTENT_FIELDS: tuple[tuple[str, Any], ...] = (
 
 
 class MessageStore:
-    """Creates, edits and deletes messages the way Discord does, and serves attachment bytes."""
+    """Creates, edits and deletes messages the way Discord does, and serves attachment bytes.
+
+    `events` hears "message_create", "message_update" and "message_delete" with the message.
+    """
 
     def __init__(
-        self, ids: Snowflakes, world: World, base_url: Callable[[], str], size_limit: int
+        self,
+        ids: Snowflakes,
+        world: World,
+        base_url: Callable[[], str],
+        size_limit: int,
+        events: Events | None = None,
     ) -> None:
         self.messages: list[StandInMessage] = []
+        self.events = events or Events()
         self._ids = ids
         self._world = world
         self._base_url = base_url
@@ -127,10 +145,12 @@ class MessageStore:
             raw["edited_timestamp"] = now_iso()
         message.raw = raw
         message.refresh(self._files_of(raw["attachments"]))
+        self.events.emit("message_update", message)
 
     def delete(self, message: StandInMessage) -> None:
         """Mark a message deleted (it stays in `messages`)."""
         message.deleted = True
+        self.events.emit("message_delete", message)
 
     def _skeleton(
         self,
@@ -180,6 +200,7 @@ class MessageStore:
         message.refresh(self._files_of(raw["attachments"]))
         self.messages.append(message)
         self._by_id[message.id] = message
+        self.events.emit("message_create", message)
         return message
 
     def _compose(self, raw: JSON, payload: JSON, files: list[UploadedFile]) -> JSON:

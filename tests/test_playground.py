@@ -1,0 +1,153 @@
+"""The playground page in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+The real bot serves it through the stand-in and a real Triton (the e2e fixtures). The test
+types slash commands with the page's completion, attaches a file, picks a bot-suggested
+(autocomplete) value, presses buttons, switches members and saves a screenshot that CI keeps.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from PIL import Image
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+
+from bot.app import AtelierBot
+from bot.standin import DiscordStandIn
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WAIT_MS = 60_000
+SEED = 31337
+
+
+@pytest_asyncio.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM.exists():
+        message = "Debian's chromium is not installed (./atelier installs it with apt-get)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+def picture(tmp_path: Path) -> Path:
+    """A small photo-like PNG to restyle."""
+    image = Image.radial_gradient("L").resize((96, 96)).convert("RGB")
+    path = tmp_path / "gradient.png"
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+async def image_loaded(page: Page, message: Locator) -> None:
+    """Wait until the message shows an image that the browser has decoded."""
+    image = message.locator("img").first
+    await expect(image).to_be_visible(timeout=WAIT_MS)
+    handle = await image.element_handle()
+    await page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=handle, timeout=WAIT_MS
+    )
+
+
+async def switch_to(page: Page, user: str) -> None:
+    await page.click(f'#users button[data-user="{user}"]')
+    await expect(page.locator(f'#users button[data-user="{user}"]')).to_have_class(
+        re.compile("active"), timeout=WAIT_MS
+    )
+    await expect(page).to_have_url(re.compile(f"user={user}"))
+
+
+async def test_playground_in_chromium(
+    bot: AtelierBot, standin: DiscordStandIn, browser: Browser, picture: Path
+) -> None:
+    page = await browser.new_page(viewport={"width": 1280, "height": 1200})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(standin.playground_url)
+    await expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=WAIT_MS)
+    box = page.locator("#input")
+    suggestions = page.locator("#completions li.suggestion")
+
+    # /imagine through the completion: the command, then its `seed` option.
+    await box.click()
+    await box.press_sequentially("/imag")
+    await expect(suggestions.first).to_have_text(re.compile(r"^/imagine"))
+    await box.press("Enter")
+    await expect(box).to_have_value("/imagine ")
+    await expect(page.locator('#completions li[data-value="seed"]')).to_be_visible()
+    await box.press_sequentially("se")
+    await box.press("Tab")
+    await expect(box).to_have_value("/imagine seed:")
+    await box.press_sequentially(str(SEED))
+    await box.press("Enter")
+    await expect(box).to_have_value("")
+
+    result = page.locator("li.message", has_text=f"seed {SEED}").last
+    await image_loaded(page, result)
+    await expect(result.locator(".reply-line")).to_have_text("Alice used /imagine")
+    assert await result.get_attribute("data-was-deferred") == "true"  # "thinking…" first
+    first_id = await result.get_attribute("data-id")
+
+    # 🎲 on the reply: a new result arrives below it.
+    await result.locator("button", has_text="🎲").click()
+    rerolled = page.locator("li.message").last
+    await expect(rerolled).not_to_have_attribute("data-id", first_id or "", timeout=WAIT_MS)
+    await image_loaded(page, rerolled)
+    await expect(rerolled.locator(".reply-line")).to_have_text("Alice pressed a button")
+
+    # Bob may not press Alice's buttons: his answer is ephemeral, and only he sees it.
+    await switch_to(page, "bob")
+    await result.locator("button", has_text="🎲").click()
+    refusal = page.locator('li.message[data-ephemeral="true"]', has_text="can use these buttons")
+    await expect(refusal).to_be_visible(timeout=WAIT_MS)
+    await expect(refusal).to_contain_text("Only @Alice can use these buttons")
+    await expect(refusal).to_contain_text("Only you can see this")
+    await switch_to(page, "alice")
+    await expect(result.locator("img")).to_be_visible(timeout=WAIT_MS)
+    await expect(page.locator("li.message", has_text="can use these buttons")).to_have_count(0)
+
+    # /style with an attached picture and a style the bot suggests (autocomplete).
+    await box.press_sequentially("/sty")
+    await box.press("Enter")
+    await expect(box).to_have_value("/style ")
+    await box.press_sequentially("im")
+    await box.press("Tab")
+    await expect(box).to_have_value("/style image:")
+    await page.set_input_files("#file", picture)
+    await expect(box).to_have_value("/style image:gradient.png ")
+    await expect(page.locator("#files")).to_contain_text("gradient.png")
+    await box.press_sequentially("style:fa")
+    await expect(suggestions.first).to_have_text(re.compile(r"^fauve"), timeout=WAIT_MS)
+    await box.press("Enter")
+    await expect(box).to_have_value("/style image:gradient.png style:fauve ")
+    await box.press("Enter")
+    styled = page.locator("li.message", has_text="styled").last
+    await image_loaded(page, styled)
+    await expect(styled.locator(".reply-line")).to_have_text("Alice used /style")
+
+    await result.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "playground.png")
+    assert (ARTIFACTS / "playground.png").stat().st_size > 10_000
+    assert not errors, errors
+    await page.close()
