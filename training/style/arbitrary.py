@@ -144,6 +144,24 @@ def render_sheet(served: ServedArbitrary, photos: list[np.ndarray], styles: dict
     return sheet
 
 
+def transformer_losses(
+    net: StyleNet,
+    transform: ArbitraryTransform,
+    loss: StyleLoss,
+    content: torch.Tensor,
+    vectors: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """The transformer's losses on content crops styled after the teacher's `vectors`:
+    perceptual (against the teacher's output) and L1 to that output (`distil`)."""
+    with torch.no_grad():
+        target_images = transform(content, vectors)
+        target = loss.target_of_outputs(target_images)
+    output = net(content, vectors)
+    parts = loss(output, content, target)
+    parts["distil"] = F.l1_loss(output, target_images)
+    return parts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="atelier train style-arbitrary")
     parser.add_argument("--out", type=Path, required=True, help="model version folder to write")
@@ -151,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     add_run_arguments(parser, "style_arbitrary")
     parser.add_argument("--eval", type=Path, metavar="MODEL_PT", help="only evaluate a model")
     parser.add_argument("--init", type=Path, metavar="MODEL_PT", help="continue from a model")
+    parser.add_argument(
+        "--only-predictor",
+        action="store_true",
+        help="train the style predictor alone (many more steps per minute)",
+    )
     args = parser.parse_args(argv)
     command = "atelier train style-arbitrary " + shlex.join(sys.argv[1:] if argv is None else argv)
     return run(args, command)
@@ -174,14 +197,17 @@ def run(args: argparse.Namespace, command: str) -> int:
     student = StylePredictorNet(PredictorConfig())
     net = StyleNet(StyleNetConfig(STYLE_DIM, args.half, args.quarter, args.blocks, True))
     served = ServedArbitrary(student, net)
+    base = {}  # the metadata of --init: its steps and history continue here
     if args.init:  # same configuration: the TorchScript file's state dict fits
         served.load_state_dict(torch.jit.load(str(args.init)).state_dict())
+        base = json.loads((args.init.parent / "metadata.json").read_text())
     print(
         f"students: predictor {parameter_count(student):,} + transformer "
         f"{parameter_count(net):,} parameters"
     )
 
-    optimizer = torch.optim.Adam(served.parameters(), lr=args.lr)
+    trained = student if args.only_predictor else served
+    optimizer = torch.optim.Adam(trained.parameters(), lr=args.lr)
     budget = Budget(args.epochs * args.steps, args.minutes)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * budget.fraction(step)))
@@ -194,16 +220,14 @@ def run(args: argparse.Namespace, command: str) -> int:
         bar = tqdm(range(args.steps), desc=f"epoch {epoch}/{args.epochs}", unit="step")
         for _ in bar:
             styles = style_batch(pool, teacher, args.batch, args.size, rng)
-            content = random_crops(pool, args.batch, args.size, rng)
             with torch.no_grad():
                 vectors = magenta(styles)[1]
-                target_images = transform(content, vectors)
-                target = loss.target_of_outputs(target_images)
             parts = {"predict": F.mse_loss(student(styles), vectors)}
-            output = net(content, vectors)
-            parts.update(loss(output, content, target))
-            parts["distil"] = F.l1_loss(output, target_images)
-            total_loss = parts["predict"] + parts["total"] + args.distil * parts["distil"]
+            total_loss = parts["predict"]
+            if not args.only_predictor:
+                content = random_crops(pool, args.batch, args.size, rng)
+                parts.update(transformer_losses(net, transform, loss, content, vectors))
+                total_loss = total_loss + parts["total"] + args.distil * parts["distil"]
             optimizer.zero_grad(set_to_none=True)
             total_loss.backward()
             optimizer.step()
@@ -225,6 +249,8 @@ def run(args: argparse.Namespace, command: str) -> int:
             "data_sha256": named_arrays_hash(train_photos),
             "photos": {"train": sorted(train_photos), "held_out": sorted(held_out)},
             "steps": step,
+            "steps_total": base.get("steps_total", base.get("steps", 0)) + step,
+            "init": str(args.init) if args.init else None,
             "batch": args.batch,
             "crop": args.size,
             "seconds": round(time.time() - started),
@@ -235,7 +261,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "arbitrary_transform.onnx (Magenta, Apache-2.0) with the perceptual loss",
             "eval_styles": EVAL_STYLES,
             "metrics": metrics,
-            "history": history,
+            "history": base.get("history", []) + history,
         }
         checkpoint = args.run_dir / CHECKPOINT_FILE
         save_checkpoint(served, STYLE_ARBITRARY, metadata, checkpoint)
