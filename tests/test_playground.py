@@ -2,7 +2,8 @@
 
 The real bot serves it through the stand-in and a real Triton (the e2e fixtures). The test
 types slash commands with the page's completion, attaches a file, picks a bot-suggested
-(autocomplete) value, presses buttons, switches members and saves a screenshot that CI keeps.
+(autocomplete) value, presses buttons, switches members, plays audio and saves a screenshot
+that CI keeps (tests/artifacts/playground.png).
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import discord
+import numpy as np
 import pytest
 import pytest_asyncio
+import soundfile as sf
 from PIL import Image
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
@@ -57,6 +61,14 @@ def picture(tmp_path: Path) -> Path:
     image.save(buffer, format="PNG")
     path.write_bytes(buffer.getvalue())
     return path
+
+
+def tone_ogg(seconds: float = 0.5, rate: int = 48_000) -> bytes:
+    """A short sine tone as OGG Opus, like the bot's music answers."""
+    t = np.arange(int(seconds * rate)) / rate
+    buffer = io.BytesIO()
+    sf.write(buffer, 0.2 * np.sin(2 * np.pi * 440 * t), rate, format="OGG", subtype="OPUS")
+    return buffer.getvalue()
 
 
 async def image_loaded(page: Page, message: Locator) -> None:
@@ -144,6 +156,18 @@ async def test_playground_in_chromium(
     styled = page.locator("li.message", has_text="styled").last
     await image_loaded(page, styled)
     await expect(styled.locator(".reply-line")).to_have_text("Alice used /style")
+
+    # Audio the bot posts plays in the page (<audio>, decoded by Chromium).
+    channel = bot.get_channel(standin.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    await channel.send("a short tone", file=discord.File(io.BytesIO(tone_ogg()), "tone.ogg"))
+    audio = page.locator("li.message", has_text="a short tone").locator("audio")
+    await expect(audio).to_be_visible(timeout=WAIT_MS)
+    await page.wait_for_function(
+        "a => a.readyState >= 1 && a.duration > 0.4",
+        arg=await audio.element_handle(),
+        timeout=WAIT_MS,
+    )
 
     await result.scroll_into_view_if_needed()
     ARTIFACTS.mkdir(exist_ok=True)

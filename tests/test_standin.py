@@ -494,3 +494,35 @@ async def test_events_tell_listeners_of_every_change(harness: Harness) -> None:
         "message_update",  # filled by the followup
     ]
     assert all(subject in (handle, message) for _, subject in events)
+
+
+async def test_playground_socket_is_live_and_private(
+    harness: Harness, http: aiohttp.ClientSession
+) -> None:
+    """The page's socket: hello + snapshot, then live messages; others' ephemerals never."""
+    standin = harness.standin
+    async with http.get(standin.playground_url) as response:
+        assert response.status == 200 and "playground" in await response.text()
+    async with http.get(f"{standin.playground_url}/static/secret.py") as response:
+        assert response.status == 404
+    async with http.ws_connect(f"{standin.playground_url}/ws?user=bob") as ws:
+        hello, snapshot = await ws.receive_json(), await ws.receive_json()
+        assert hello["type"] == "hello" and hello["viewer"] == "bob"
+        managers = {u["name"]: u["manage_server"] for u in hello["users"]}
+        assert (managers["alice"], managers["bob"], managers["admin"]) == (False, False, True)
+        assert "paint" in {c["name"] for c in hello["commands"]}
+        assert snapshot["type"] == "snapshot"
+        await (await standin.invoke("secret", user="alice")).next_message(timeout=WAIT)
+        await ws.send_json({"op": "invoke", "ref": 1, "command": "secret"})
+        await ws.send_json({"op": "autocomplete", "ref": 2, "command": "paint",
+                            "options": {"colour": "um"}, "focused": "colour"})  # fmt: skip
+        frames: list[dict] = []
+        while not {"choices", "message"} <= {f["type"] for f in frames}:
+            frames.append(await ws.receive_json(timeout=WAIT))
+    kinds = [(f["type"], f.get("state") or f.get("ref")) for f in frames]
+    assert ("interaction", "sent") in kinds and ("done", 1) in kinds
+    [message] = [f["message"] for f in frames if f["type"] == "message"]
+    assert message["content"] == "only you can see this" and message["flags"] & 64
+    assert message["interaction_metadata"]["user"]["username"] == "bob"
+    [choices] = [f for f in frames if f["type"] == "choices"]
+    assert choices["ref"] == 2 and choices["choices"] == [{"name": "umber x1", "value": "umber"}]

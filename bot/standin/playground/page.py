@@ -23,6 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.standin.control import decode_attachments, require_loopback
+from bot.standin.interactions import APPLICATION_COMMAND_AUTOCOMPLETE
 from bot.standin.models import JSON, StandInMessage
 from bot.standin.world import MANAGE_GUILD
 
@@ -130,6 +131,9 @@ class Connection:
             self._outbox.put_nowait({"type": "message", "message": self._view(message)})
 
     def _on_interaction(self, event: str, handle: InteractionHandle) -> None:
+        """Commands and clicks of the viewer (autocomplete has no visible state)."""
+        if handle.type == APPLICATION_COMMAND_AUTOCOMPLETE:
+            return
         if str(handle.user["id"]) != self.viewer_id:
             return
         callback = handle.callbacks[-1] if handle.callbacks else None
