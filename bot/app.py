@@ -16,6 +16,7 @@ from bot.clock import Clock, SystemClock
 from bot.errors import report_error
 from bot.inference import InferenceClient
 from bot.jobs import Jobs, new_job_id
+from bot.metrics import Metrics, MetricsServer
 from bot.settings import Settings
 from bot.store.challenges import ChallengeStore
 from bot.store.db import Database
@@ -40,6 +41,9 @@ class AtelierTree(app_commands.CommandTree):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         interaction.extras["job_id"] = new_job_id()
+        if interaction.type is discord.InteractionType.application_command:
+            assert isinstance(interaction.client, AtelierBot)
+            interaction.client.metrics.command_started(interaction)
         return True
 
     async def on_error(
@@ -60,10 +64,15 @@ class AtelierBot(commands.Bot):
             **options,
         )
         self.settings = settings
+        self.metrics = Metrics()  # a registry per bot; served by metrics_server
+        self.metrics_server = MetricsServer(
+            self.metrics, settings.metrics_host, settings.metrics_port
+        )
         self.inference = InferenceClient(
             settings.triton_url or "",
             timeout_s=settings.inference_timeout_s,
             status_timeout_s=settings.status_timeout_s,
+            metrics=self.metrics,
         )
         self.db = Database(settings.db_url)
         self.jobs = Jobs(self.db, self.dispatch)
@@ -71,6 +80,8 @@ class AtelierBot(commands.Bot):
         self.clock = clock or SystemClock()  # challenge deadlines; tests pass a ManualClock
 
     async def setup_hook(self) -> None:
+        if self.settings.metrics_port:
+            await self.metrics_server.start()
         await self.inference.open()
         await self.db.open()
         for extension in COGS:
@@ -107,24 +118,46 @@ class AtelierBot(commands.Bot):
         await self.db.set_state(key, digest)
         log.info("synced %d slash commands (%s)", len(synced), "guild" if guild else "global")
 
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        """discord.py's dispatch; a finished slash command is counted first, synchronously
+        (a listener would be a task, which a closing bot can no longer start)."""
+        if event_name == "app_command_completion":
+            self.command_done(args[0])
+        super().dispatch(event_name, *args, **kwargs)
+
+    def command_done(
+        self, interaction: discord.Interaction, error: Exception | None = None
+    ) -> None:
+        """Count the end of a command or button press; then dispatch `command_done`."""
+        outcome = self.metrics.command_finished(interaction, error)
+        if outcome is not None:
+            self.dispatch("command_done", interaction, outcome)
+
     async def report_failure(self, interaction: discord.Interaction, error: Exception) -> None:
         """Mark the interaction's job failed, log it and tell the user (ephemerally)."""
-        if "job_id" in interaction.extras:
-            await self.jobs.fail(interaction.extras["job_id"], repr(error))
-        await report_error(interaction, error)
+        try:
+            if "job_id" in interaction.extras:
+                await self.jobs.fail(interaction.extras["job_id"], repr(error))
+            await report_error(interaction, error)
+        finally:
+            self.command_done(interaction, error)
 
     async def run_component(
         self, interaction: discord.Interaction, work: Callable[[], Awaitable[None]]
     ) -> None:
         """Run a button's work with a job id and the same error reporting as slash commands."""
         interaction.extras.setdefault("job_id", new_job_id())
+        self.metrics.command_started(interaction)
         try:
             await work()
         except Exception as error:
             await self.report_failure(interaction, error)
+        else:
+            self.command_done(interaction)
 
     async def close(self) -> None:
         await super().close()
+        await self.metrics_server.stop()
         await self.inference.close()
         await self.db.close()
 

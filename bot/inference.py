@@ -8,10 +8,11 @@ understands. The slash commands and the CLI both use it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
@@ -19,6 +20,9 @@ from tritonclient.utils import InferenceServerException
 
 from bot.errors import UserFacingError
 from deploy.contracts import CONTRACTS
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 T = TypeVar("T")
 Client = grpcclient.InferenceServerClient
@@ -67,8 +71,16 @@ class ServerStatus:
 class InferenceClient:
     """An asyncio gRPC client for one Triton server. Open it inside the running loop."""
 
-    def __init__(self, url: str, *, timeout_s: float = 30.0, status_timeout_s: float = 2.0):
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 30.0,
+        status_timeout_s: float = 2.0,
+        metrics: Metrics | None = None,
+    ):
         self.url = url
+        self.metrics = metrics  # every infer() is counted there when given
         self.timeout_s = timeout_s
         self.status_timeout_s = status_timeout_s
         self._client: Client | None = None
@@ -125,20 +137,34 @@ class InferenceClient:
         outputs = [grpcclient.InferRequestedOutput(spec.name) for spec in contract.outputs]
         started = time.perf_counter()
         try:
-            result = await self._call(
-                lambda client: client.infer(
-                    model,
-                    request,
-                    model_version=version,
-                    outputs=outputs,
-                    client_timeout=self.timeout_s,
+            with self._in_flight(model):
+                result = await self._call(
+                    lambda client: client.infer(
+                        model,
+                        request,
+                        model_version=version,
+                        outputs=outputs,
+                        client_timeout=self.timeout_s,
+                    )
                 )
-            )
         except InferenceServerException as error:
+            self._record(model, version or "latest", _status_name(error), started)
             raise self._explain(model, error) from error
-        seconds = time.perf_counter() - started
+        served = result.get_response().model_version
+        seconds = self._record(model, served, "ok", started)
         arrays = {spec.name: result.as_numpy(spec.name) for spec in contract.outputs}
-        return InferenceResult(arrays, model, result.get_response().model_version, seconds)
+        return InferenceResult(arrays, model, served, seconds)
+
+    def _in_flight(self, model: str) -> contextlib.AbstractContextManager[None]:
+        """Counts the call in flight, when there are metrics."""
+        return self.metrics.inference_in_flight(model) if self.metrics else contextlib.nullcontext()
+
+    def _record(self, model: str, version: str, outcome: str, started: float) -> float:
+        """Record a call that began at `started` (perf_counter); returns its seconds."""
+        seconds = time.perf_counter() - started
+        if self.metrics:
+            self.metrics.inference_done(model, version, outcome, seconds)
+        return seconds
 
     def _explain(self, model: str, error: InferenceServerException) -> InferenceError:
         """Map a Triton error to a message for the user."""
@@ -186,6 +212,12 @@ class InferenceClient:
             for m in index.get("models", [])
         ]
         return ServerStatus(live, models)
+
+
+def _status_name(error: InferenceServerException) -> str:
+    """The gRPC status of a failed call, e.g. "unavailable" (few values: a metric label)."""
+    status = str(error.status() or "error")
+    return status.removeprefix("StatusCode.").lower()
 
 
 def _connection_lost(error: InferenceServerException) -> bool:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(25 * 2**20, gt=0, description="largest image read from users")
     sync_guild_id: int | None = Field(None, description="sync commands to one guild (instant)")
     log_level: str = "INFO"
+    metrics_port: int = Field(
+        9108, ge=0, le=65535, description="port of the bot's Prometheus /metrics; 0 = off"
+    )
+    metrics_host: str = Field("127.0.0.1", description="address /metrics listens on")
     admin_user_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="may use /admin without Manage Server (comma-separated)"
     )

@@ -37,7 +37,9 @@ def local_images(seeds: list[int], truncation: float = 1.0) -> np.ndarray:
 
 
 def make_settings(state_dir: Path, **values: object) -> Settings:
-    """Settings for a test: its own state folder (SQLite file, Triton log), no token."""
+    """Settings for a test: its own state folder (SQLite file, Triton log), no token, and no
+    /metrics server unless `metrics_port` is given."""
+    values.setdefault("metrics_port", 0)
     return Settings(
         state_dir=state_dir,
         model_repository=MODEL_REPOSITORY,
