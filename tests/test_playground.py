@@ -81,6 +81,33 @@ async def image_loaded(page: Page, message: Locator) -> None:
     )
 
 
+async def last_id(page: Page) -> str:
+    """The id of the newest message on the page ("0" if none)."""
+    ids = await page.locator("li.message").evaluate_all("lis => lis.map(li => li.dataset.id)")
+    return max(ids, key=int, default="0")
+
+
+async def new_message(page: Page, after: str, text: str) -> Locator:
+    """The first message newer than `after` whose text contains `text` (waits for it)."""
+    found = await page.wait_for_function(
+        """([after, text]) => [...document.querySelectorAll("li.message")]
+            .find(li => BigInt(li.dataset.id) > BigInt(after) && li.textContent.includes(text))
+            ?.dataset.id""",
+        arg=[after, text],
+        timeout=WAIT_MS,
+    )
+    return page.locator(f'li.message[data-id="{await found.json_value()}"]')
+
+
+async def send(page: Page, command: str) -> None:
+    """Type a complete command line and press Enter."""
+    box = page.locator("#input")
+    await box.fill(command)
+    await box.press("Escape")
+    await box.press("Enter")
+    await expect(box).to_have_value("", timeout=WAIT_MS)
+
+
 async def switch_to(page: Page, user: str) -> None:
     await page.click(f'#users button[data-user="{user}"]')
     await expect(page.locator(f'#users button[data-user="{user}"]')).to_have_class(
@@ -101,6 +128,7 @@ async def test_playground_in_chromium(
     suggestions = page.locator("#completions li.suggestion")
 
     # /imagine through the completion: the command, then its `seed` option.
+    before = await last_id(page)
     await box.click()
     await box.press_sequentially("/imag")
     await expect(suggestions.first).to_have_text(re.compile(r"^/imagine"))
@@ -113,32 +141,43 @@ async def test_playground_in_chromium(
     await box.press_sequentially(str(SEED))
     await box.press("Enter")
     await expect(box).to_have_value("")
-
-    result = page.locator("li.message", has_text=f"seed {SEED}").last
+    result = await new_message(page, before, f"seed {SEED}")
     await image_loaded(page, result)
     await expect(result.locator(".reply-line")).to_have_text("Alice used /imagine")
     assert await result.get_attribute("data-was-deferred") == "true"  # "thinking…" first
-    first_id = await result.get_attribute("data-id")
 
     # 🎲 on the reply: a new result arrives below it.
+    before = await last_id(page)
     await result.locator("button", has_text="🎲").click()
-    rerolled = page.locator("li.message").last
-    await expect(rerolled).not_to_have_attribute("data-id", first_id or "", timeout=WAIT_MS)
+    rerolled = await new_message(page, before, "truncation")
     await image_loaded(page, rerolled)
     await expect(rerolled.locator(".reply-line")).to_have_text("Alice pressed a button")
 
     # Bob may not press Alice's buttons: his answer is ephemeral, and only he sees it.
     await switch_to(page, "bob")
+    before = await last_id(page)
     await result.locator("button", has_text="🎲").click()
-    refusal = page.locator('li.message[data-ephemeral="true"]', has_text="can use these buttons")
-    await expect(refusal).to_be_visible(timeout=WAIT_MS)
+    refusal = await new_message(page, before, "can use these buttons")
+    await expect(refusal).to_have_attribute("data-ephemeral", "true")
     await expect(refusal).to_contain_text("Only @Alice can use these buttons")
     await expect(refusal).to_contain_text("Only you can see this")
+    # /admin needs Manage Server: refused for Bob, answered for Admin.
+    await send(page, "/admin models")
+    denied = await new_message(page, before, "Manage Server permission")
+    await expect(denied).to_have_attribute("data-ephemeral", "true")
+    await switch_to(page, "admin")
+    await expect(refusal).to_have_count(0)
+    before = await last_id(page)
+    await send(page, "/admin models")
+    listing = await new_message(page, before, "gan")
+    await expect(listing).to_have_attribute("data-ephemeral", "true")
     await switch_to(page, "alice")
     await expect(result.locator("img")).to_be_visible(timeout=WAIT_MS)
-    await expect(page.locator("li.message", has_text="can use these buttons")).to_have_count(0)
+    for hidden in (refusal, denied, listing):
+        await expect(hidden).to_have_count(0)
 
     # /style with an attached picture and a style the bot suggests (autocomplete).
+    before = await last_id(page)
     await box.press_sequentially("/sty")
     await box.press("Enter")
     await expect(box).to_have_value("/style ")
@@ -153,7 +192,7 @@ async def test_playground_in_chromium(
     await box.press("Enter")
     await expect(box).to_have_value("/style image:gradient.png style:fauve ")
     await box.press("Enter")
-    styled = page.locator("li.message", has_text="styled").last
+    styled = await new_message(page, before, "styled")
     await image_loaded(page, styled)
     await expect(styled.locator(".reply-line")).to_have_text("Alice used /style")
 
@@ -161,7 +200,7 @@ async def test_playground_in_chromium(
     channel = bot.get_channel(standin.channel_id)
     assert isinstance(channel, discord.TextChannel)
     await channel.send("a short tone", file=discord.File(io.BytesIO(tone_ogg()), "tone.ogg"))
-    audio = page.locator("li.message", has_text="a short tone").locator("audio")
+    audio = (await new_message(page, before, "a short tone")).locator("audio")
     await expect(audio).to_be_visible(timeout=WAIT_MS)
     await page.wait_for_function(
         "a => a.readyState >= 1 && a.duration > 0.4",

@@ -164,6 +164,7 @@ class Connection:
                 "id": user["id"],
                 "display": user.get("global_name") or name,
                 "manage_server": bool(standin.permissions(name) & MANAGE_GUILD),
+                "permissions": str(standin.permissions(name)),
             }
             for name, user in standin.users.items()
         ]

@@ -5,7 +5,7 @@ const OPTION = { SUB: 1, GROUP: 2, STRING: 3, INTEGER: 4, BOOLEAN: 5, USER: 6, C
   ROLE: 8, MENTIONABLE: 9, NUMBER: 10, ATTACHMENT: 11 };
 const TYPE_NAMES = { 3: "text", 4: "integer", 5: "true/false", 6: "member", 7: "channel",
   8: "role", 9: "member or role", 10: "number", 11: "file" };
-const EPHEMERAL = 1 << 6, LOADING = 1 << 7;
+const EPHEMERAL = 1 << 6, LOADING = 1 << 7, ADMINISTRATOR = 1n << 3n;
 const NO_ANSWER_MS = 3000;  // Discord's acknowledgement limit
 const AUDIO = /\.(ogg|opus|mp3|wav|flac)$/i, VIDEO = /\.(mp4|webm)$/i;
 const COLORS = ["#5865f2", "#3ba55c", "#faa61a", "#ed4245", "#eb459e"];
@@ -13,7 +13,7 @@ const COLORS = ["#5865f2", "#3ba55c", "#faa61a", "#ed4245", "#eb459e"];
 const $ = (id) => document.getElementById(id);
 const state = {
   ws: null, viewer: new URLSearchParams(location.search).get("user") || "alice",
-  users: [], bot: null, entries: [], messages: new Map(), files: new Map(),
+  users: [], bot: null, commands: [], entries: [], messages: new Map(), files: new Map(),
   waiting: new Map(), ref: 0, pending: new Map(), suggestions: [], selected: 0,
   navigated: false, autocompleteRef: 0, choiceCache: null, fileFor: null,
 };
@@ -56,6 +56,7 @@ function hello(frame) {
 
 function snapshot(frame) {
   state.viewer = frame.viewer;
+  setCommands(state.commands);
   state.messages.clear();
   $("messages").replaceChildren();
   $("pending").replaceChildren();
@@ -96,9 +97,19 @@ function displayName(name) { return (state.users.find((u) => u.name === name) ||
 
 // ---- commands: flattened to "name" or "group sub" entries with their leaf options ---------
 
+// Discord hides a command from members without its default_member_permissions.
+function allowed(command) {
+  const required = command.default_member_permissions;
+  if (required === null || required === undefined) return true;
+  const viewer = state.users.find((u) => u.name === state.viewer);
+  const held = BigInt(viewer ? viewer.permissions : 0);
+  return (held & ADMINISTRATOR) !== 0n || (held & BigInt(required)) === BigInt(required);
+}
+
 function setCommands(commands) {
+  state.commands = commands;
   const entries = [];
-  for (const command of commands.filter((c) => c.type === 1)) {
+  for (const command of commands.filter((c) => c.type === 1 && allowed(c))) {
     const options = command.options || [];
     const subs = options.filter((o) => o.type === OPTION.SUB || o.type === OPTION.GROUP);
     if (!subs.length) entries.push({ path: command.name, description: command.description, options });
