@@ -15,7 +15,7 @@ const state = {
   ws: null, viewer: new URLSearchParams(location.search).get("user") || "alice",
   users: [], bot: null, commands: [], entries: [], messages: new Map(), files: new Map(),
   waiting: new Map(), ref: 0, pending: new Map(), suggestions: [], selected: 0,
-  navigated: false, autocompleteRef: 0, choiceCache: null, fileFor: null,
+  navigated: false, autocompleteRef: 0, fileFor: null, loaded: false,
 };
 
 // ---- the connection -------------------------------------------------------------------
@@ -56,6 +56,7 @@ function hello(frame) {
 
 function snapshot(frame) {
   state.viewer = frame.viewer;
+  state.loaded = true;
   setCommands(state.commands);
   state.messages.clear();
   $("messages").replaceChildren();
@@ -127,7 +128,7 @@ function setCommands(commands) {
   }
   state.entries = entries.sort((a, b) => a.path.localeCompare(b.path));
   document.body.dataset.commands = String(entries.length);
-  document.body.dataset.ready = entries.length ? "true" : "false";
+  document.body.dataset.ready = entries.length && state.loaded ? "true" : "false";
   refreshCompletions();
 }
 
