@@ -505,6 +505,8 @@ async def test_playground_socket_is_live_and_private(
         assert response.status == 200 and "playground" in await response.text()
     async with http.get(f"{standin.playground_url}/static/secret.py") as response:
         assert response.status == 404
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await http.ws_connect(f"{standin.playground_url}/ws", origin="http://example.com")
     async with http.ws_connect(f"{standin.playground_url}/ws?user=bob") as ws:
         hello, snapshot = await ws.receive_json(), await ws.receive_json()
         assert hello["type"] == "hello" and hello["viewer"] == "bob"

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from bot.standin.control import decode_attachments, require_loopback
 from bot.standin.interactions import APPLICATION_COMMAND_AUTOCOMPLETE
@@ -71,8 +72,11 @@ class Playground:
         return web.FileResponse(STATIC / name)
 
     async def socket(self, request: web.Request) -> web.WebSocketResponse:
-        """The page's live connection."""
+        """The page's live connection (from this page only: other sites' pages are refused)."""
         require_loopback(request)
+        origin = request.headers.get("Origin")
+        if origin and not _same_origin(URL(origin), request.url):
+            raise web.HTTPForbidden(text="the playground socket serves its own page only")
         ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=30)
         await ws.prepare(request)
         viewer = request.query.get("user", "alice")
@@ -250,6 +254,10 @@ class Connection:
             )
             return {"type": "choices", "choices": choices}
         raise ValueError(f"unknown op {kind!r}")
+
+
+def _same_origin(origin: URL, url: URL) -> bool:
+    return (origin.host, origin.port) == (url.host, url.port)
 
 
 def _object(op: JSON, key: str) -> dict[str, Any]:
