@@ -58,7 +58,9 @@ def add_version_commands(jobs: argparse._SubParsersAction) -> None:
     publish = jobs.add_parser("publish", help="validate a checkpoint and serve it as a new version")
     publish.add_argument("model")
     publish.add_argument(
-        "source", type=Path, help="exported version folder (gan: or a training checkpoint)"
+        "source",
+        type=Path,
+        help="a training checkpoint (RUN_DIR/checkpoint.pt) or an exported version folder",
     )
     publish.add_argument("--keep", type=int, default=5, help="versions to keep (default 5)")
     publish.add_argument(
