@@ -181,8 +181,9 @@ def main() -> None:
     parser.add_argument("--triton", action="store_true", help="also time through Triton")
     parser.add_argument("--triton-repeats", type=int, default=3)
     parser.add_argument("--no-model", action="store_true", help="Bach and random notes only")
+    parser.add_argument("--model", type=Path, help="a model.pt (default: the newest version's)")
     args = parser.parse_args()
-    path = None if args.no_model else latest_model()  # fail before the slow parts
+    path = None if args.no_model else args.model or latest_model()  # fail before slow parts
 
     from training.data.music import load_pieces, split
 

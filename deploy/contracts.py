@@ -147,6 +147,7 @@ FREE, REST, HOLD = -1, 0, 1
 PITCH_LOW, PITCH_HIGH = 28, 96  # the model's range (E1..C7); melodies outside it are refused
 STEPS_PER_BAR = 16
 MUSIC_STYLES = ("chorale", "folk")
+DEFAULT_TEMPERATURE = 0.9  # /compose's default; `deploy publish` judges music at it
 KEY_NAMES = tuple(
     [f"{n} major" for n in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")]
     + [f"{n} minor" for n in ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")]

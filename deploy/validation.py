@@ -25,9 +25,10 @@ are better for all of them):
   passes the photo through scores the photos' own distance.
 - `style_arbitrary`: the style distance between the output and the style image, for two
   held-out photos × two style images never trained on (skimage's hubble and retina).
-- `music`: four 4-bar pieces composed from nothing (chorale, C major and A minor, fixed
-  seeds); the sum over pc_entropy, in_key, notes_per_beat and pitch_range
-  (training/metrics/music.py) of |mean over the pieces − Bach's mean| / Bach's sd.
+- `music`: eight 8-bar pieces composed from nothing (chorale, four major and four minor
+  keys, fixed seeds, /compose's default temperature); the sum over pc_entropy, in_key,
+  notes_per_beat and pitch_range (training/metrics/music.py) of |mean over the pieces −
+  Bach's mean| / Bach's sd.
 
 SOURCE is an exported version folder or a training checkpoint: `gan` reads its trainer's
 checkpoint (training/gan/train.py); the others read `save_checkpoint` records
@@ -359,8 +360,9 @@ BACH_STATS = {
     "notes_per_beat": (4.37, 0.60),
     "pitch_range": (35.0, 3.0),
 }
-MUSIC_QUALITY_KEYS = (0, 21, 0, 21)  # C major, A minor
-MUSIC_QUALITY_BARS = 4
+# C, G, D, F major; A, E, B, F# minor: eight 8-bar pieces at /compose's default temperature
+MUSIC_QUALITY_KEYS = (0, 21, 7, 16, 2, 23, 5, 18)
+MUSIC_QUALITY_BARS = 8
 
 
 class MusicProfile(Profile):
@@ -392,7 +394,7 @@ class MusicProfile(Profile):
     def quality(
         self, model: torch.jit.ScriptModule, metadata: dict, options: ValidationOptions
     ) -> Quality:
-        from deploy.contracts import FREE, STEPS_PER_BAR
+        from deploy.contracts import DEFAULT_TEMPERATURE, FREE, STEPS_PER_BAR
         from training.metrics.music import piece_metrics
 
         count = len(MUSIC_QUALITY_KEYS)
@@ -401,7 +403,7 @@ class MusicProfile(Profile):
             "style": np.zeros((count, 1), np.int64),
             "key": np.array(MUSIC_QUALITY_KEYS, np.int64)[:, None],
             "seed": np.arange(1, count + 1, dtype=np.int64)[:, None],
-            "temperature": np.ones((count, 1), np.float32),
+            "temperature": np.full((count, 1), DEFAULT_TEMPERATURE, np.float32),
             "top_k": np.zeros((count, 1), np.int64),
         }
         grids = run_module(model, MUSIC, inputs)["grid"]

@@ -36,6 +36,7 @@ from bot.media.images import record_json
 from bot.media.melody import MAX_BARS, Melody, estimate_key
 from bot.media.score import ScoreError, render_score
 from deploy.contracts import (
+    DEFAULT_TEMPERATURE,
     FREE,
     KEY_NAMES,
     MUSIC,
@@ -52,7 +53,6 @@ MIN_BARS = 4  # for /compose; a melody may be shorter
 DEFAULT_BARS = 8
 CONTINUE_BARS = 4
 TEMPO_LOW, TEMPO_HIGH, DEFAULT_TEMPO = 40, 200, 90
-DEFAULT_TEMPERATURE = 0.9
 DEFAULT_TOP_K = 0  # all tokens
 INSTRUMENTS = {  # name -> General MIDI program (0-based)
     "choir": 52,
