@@ -127,9 +127,16 @@ def test_an_unloadable_file_is_refused(model: str, tmp_path: Path) -> None:
 
 
 def test_the_untrained_music_model_is_refused_at_quality(tmp_path: Path) -> None:
-    """Committed music v1 is untrained: far from Bach's statistics next to live v2."""
+    """Committed music v1 is untrained: far from Bach's statistics next to the live version.
+    Its sampler as v1's metadata describes it, with the records publish asks for."""
     candidate = live_copy("music", tmp_path / "candidate")
-    shutil.copy2(MODEL_REPOSITORY / "music" / "1" / "model.pt", candidate / "model.pt")
+    v1 = MODEL_REPOSITORY / "music" / "1"
+    shutil.copy2(v1 / "model.pt", candidate / "model.pt")
+    untrained = json.loads((v1 / "metadata.json").read_text())
+    metadata = json.loads((candidate / "metadata.json").read_text())
+    metadata.update({k: untrained[k] for k in ("config", "iterations", "voice_leading_rules")})
+    metadata["unison_penalty"] = untrained.get("unison_penalty", 0.0)
+    (candidate / "metadata.json").write_text(json.dumps(metadata))
     with pytest.raises(ValidationError, match="--allow-worse") as refused:
         check("music", candidate, tmp_path / "staging")
     assert refused.value.step == "quality"
