@@ -254,3 +254,11 @@ def test_committed_models_keep_odd_sizes(name: str) -> None:
         assert out.shape == inputs["image"].shape
     assert (version / "model.pt").stat().st_size < 20 * 2**20
     assert json.loads((version / "metadata.json").read_text())["git_commit"]
+
+
+def test_crops_larger_than_a_photo_scale_its_short_side_up() -> None:
+    from training.style.train import random_crops
+
+    small = np.zeros((300, 451, 3), np.uint8)  # skimage's chelsea is this size
+    crops = random_crops([small], 2, 512, np.random.default_rng(0))
+    assert crops.shape == (2, 3, 512, 512)

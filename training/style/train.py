@@ -111,12 +111,13 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 def random_crops(
     photos: list[np.ndarray], count: int, size: int, rng: np.random.Generator
 ) -> torch.Tensor:
-    """`count` random crops [count, 3, size, size]: random photo, scale, place, flip."""
+    """`count` random crops [count, 3, size, size]: random photo, scale, place, flip (a photo
+    whose short side is under `size` gives a crop of its short side, scaled up)."""
     crops = []
     for _ in range(count):
         photo = photos[rng.integers(len(photos))]
         short = min(photo.shape[:2])
-        side = int(rng.integers(size, max(size, short) + 1))  # crop side before resizing
+        side = int(rng.integers(min(size, short), short + 1))  # crop side before resizing
         top = int(rng.integers(photo.shape[0] - side + 1))
         left = int(rng.integers(photo.shape[1] - side + 1))
         crop = to_float(photo[top : top + side, left : left + side])
