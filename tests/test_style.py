@@ -26,7 +26,15 @@ from training.style.model import (
     UpConv,
 )
 from training.style.teacher import SHA256, MultiStyle26, TeacherError, check_sha256, model_file
-from training.style.train import Styles, StyleSource, add_styles, one_hot, train_step
+from training.style.train import (
+    Styles,
+    StyleSource,
+    add_run_arguments,
+    add_styles,
+    loss_weights,
+    one_hot,
+    train_step,
+)
 
 REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
 SIZES = [(1, 1), (2, 3), (37, 53), (16, 16), (5, 300)]
@@ -192,6 +200,16 @@ def test_training_from_one_image_moves_towards_it() -> None:
         train_step(net, styles, loss, content, torch.zeros(2, dtype=torch.long), optimizer, 0.0)
     after = distance()
     assert after < 0.95 * before, (before, after)
+
+
+def test_loss_weights_come_from_the_command_line() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, "style")
+    assert loss_weights(parser.parse_args([])) == LossWeights()
+    args = parser.parse_args(["--content-weight", "0.4", "--vector-weight", "0.1"])
+    assert loss_weights(args) == LossWeights(content=0.4, vector=0.1)
 
 
 def test_vgg_loss_network_skips_cleanly_without_torchvision_or_weights(tmp_path: Path) -> None:

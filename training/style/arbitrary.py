@@ -36,7 +36,7 @@ from deploy.contracts import STYLE_ARBITRARY
 from training.data.hashing import named_arrays_hash
 from training.data.photos import all_photos, load_photos, split
 from training.export import CHECKPOINT_FILE, save_checkpoint
-from training.style.losses import LossWeights, StyleLoss, loss_network
+from training.style.losses import StyleLoss, loss_network
 from training.style.model import (
     STYLE_DIM,
     PredictorConfig,
@@ -51,6 +51,7 @@ from training.style.train import (
     Budget,
     add_run_arguments,
     center_square,
+    loss_weights,
     random_crops,
     read_image,
     summarize,
@@ -193,7 +194,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         print(json.dumps({"metrics": metrics, "mean": summarize(metrics)}, indent=2))
         return 0
     teacher, transform, magenta = MultiStyle26(), ArbitraryTransform(), predictor()
-    loss = StyleLoss(loss_network("predictor"), LossWeights())
+    loss = StyleLoss(loss_network("predictor"), loss_weights(args))
     student = StylePredictorNet(PredictorConfig())
     net = StyleNet(StyleNetConfig(STYLE_DIM, args.half, args.quarter, args.blocks, True))
     served = ServedArbitrary(student, net)
@@ -252,6 +253,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "steps_total": base.get("steps_total", base.get("steps", 0)) + step,
             "init": str(args.init) if args.init else None,
             "batch": args.batch,
+            "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
             "seconds": round(time.time() - started),
             "config": asdict(net.config),

@@ -327,12 +327,21 @@ def add_run_arguments(parser: argparse.ArgumentParser, model: str) -> None:
     parser.add_argument("--size", type=int, default=256, help="training crop side")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--distil", type=float, default=5.0, help="weight of the teacher L1 loss")
+    for part, default in asdict(LossWeights()).items():
+        parser.add_argument(
+            f"--{part}-weight", type=float, default=default, help=f"weight of the {part} loss"
+        )
     parser.add_argument("--half", type=int, default=StyleNetConfig.half)
     parser.add_argument("--quarter", type=int, default=StyleNetConfig.quarter)
     parser.add_argument("--blocks", type=int, default=StyleNetConfig.blocks)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--minutes", type=float, default=0, help="time budget (0: by steps)")
     parser.add_argument("--seed", type=int, default=0)
+
+
+def loss_weights(args: argparse.Namespace) -> LossWeights:
+    """The perceptual loss's weights from `--style-weight`, `--content-weight`, ..."""
+    return LossWeights(**{part: getattr(args, f"{part}_weight") for part in asdict(LossWeights())})
 
 
 def run(args: argparse.Namespace, command: str) -> int:
@@ -342,7 +351,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     rng = np.random.default_rng(args.seed)
     photos = load_photos(all_photos(tuple(args.photos)))
     train_photos, held_out = split(photos)
-    loss = StyleLoss(loss_network(args.loss_network, args.vgg_weights), LossWeights())
+    loss = StyleLoss(loss_network(args.loss_network, args.vgg_weights), loss_weights(args))
 
     sources: list[StyleSource] = []
     base_steps = 0  # steps behind --init, so that metadata counts them all
@@ -410,6 +419,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "steps_total": base_steps + step,
             "init": str(args.init) if args.init else None,
             "batch": args.batch,
+            "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
             "seconds": round(time.time() - started),
             "loss_network": args.loss_network,
