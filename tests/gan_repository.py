@@ -4,7 +4,6 @@ Import both names into a test module (each module gets its own copy and server).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import tritonclient.grpc.aio as grpcclient
 
 from deploy.contracts import latent_for_seed
 from deploy.triton import LocalTriton
-from tests.helpers import MODEL_REPOSITORY
+from tests.helpers import copy_model
 
 SEEDS = [3, 14, 15]
 
@@ -23,14 +22,7 @@ SEEDS = [3, 14, 15]
 @pytest.fixture(scope="module")
 def repo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of model_repository/ with only gan v1 and v2."""
-    root = tmp_path_factory.mktemp("repository")
-    source = MODEL_REPOSITORY / "gan"
-    target = root / "gan"
-    target.mkdir()
-    for name in ("config.pbtxt", "configs", "1", "2"):
-        copy = shutil.copytree if (source / name).is_dir() else shutil.copy2
-        copy(source / name, target / name)
-    return root
+    return copy_model("gan", tmp_path_factory.mktemp("repository"), versions=("1", "2"))
 
 
 @pytest_asyncio.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,18 @@ def latest_version(model: str) -> Path:
     """The newest version folder of a model: the one Triton serves."""
     versions = [p for p in (MODEL_REPOSITORY / model).iterdir() if p.name.isdigit()]
     return max(versions, key=lambda p: int(p.name))
+
+
+def copy_model(model: str, root: Path, versions: tuple[str, ...] | None = None) -> Path:
+    """Copy one model of model_repository/ into `root` (a temporary repository): its
+    config.pbtxt, configs/ and version folders (all, or `versions`). Returns `root`."""
+    source, target = MODEL_REPOSITORY / model, root / model
+    target.mkdir(parents=True)
+    for path in source.iterdir():
+        wanted = path.name.isdigit() and (versions is None or path.name in versions)
+        if wanted or path.name in ("config.pbtxt", "configs"):
+            (shutil.copytree if path.is_dir() else shutil.copy2)(path, target / path.name)
+    return root
 
 
 GAN_VERSION = latest_version("gan").name

@@ -23,7 +23,7 @@ from deploy.publish import infer, publish
 from deploy.repository import ModelRepository, TritonFleet
 from deploy.triton import LocalTriton
 from deploy.validation import ValidationError, ValidationOptions, profile_for, validate
-from tests.helpers import MODEL_REPOSITORY
+from tests.helpers import MODEL_REPOSITORY, copy_model
 from training.export import run_module, save_checkpoint
 
 MODELS = ("style", "style_arbitrary", "music")
@@ -151,14 +151,7 @@ def test_a_bare_file_is_refused_for_music(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def music_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of model_repository/ with only music's config and versions."""
-    root = tmp_path_factory.mktemp("repository")
-    source = MODEL_REPOSITORY / "music"
-    (root / "music").mkdir()
-    for path in source.iterdir():
-        if path.name == "config.pbtxt" or path.name == "configs" or path.name.isdigit():
-            copy = shutil.copytree if path.is_dir() else shutil.copy2
-            copy(path, root / "music" / path.name)
-    return root
+    return copy_model("music", tmp_path_factory.mktemp("repository"))
 
 
 @pytest_asyncio.fixture(scope="module")
