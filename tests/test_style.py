@@ -143,6 +143,37 @@ def test_arbitrary_returns_the_input_size(size) -> None:
     assert out.shape == inputs["image"].shape and out.dtype == np.uint8
 
 
+def test_a_wider_predictor_starts_afresh_and_keeps_the_transformer(tmp_path: Path) -> None:
+    from training.style.arbitrary import load_init
+
+    old = ServedArbitrary(StylePredictorNet(PredictorConfig(widths=(8, 8))), tiny_net(100, True))
+    path = tmp_path / "model.pt"
+    torch.jit.script(old.eval()).save(str(path))
+    torch.manual_seed(1)
+    same = ServedArbitrary(StylePredictorNet(PredictorConfig(widths=(8, 8))), tiny_net(100, True))
+    load_init(same, path, (8, 8))
+    for key, value in old.state_dict().items():
+        torch.testing.assert_close(same.state_dict()[key], value)
+    wider = ServedArbitrary(StylePredictorNet(PredictorConfig(widths=(8, 16))), tiny_net(100, True))
+    for p in wider.net.parameters():
+        torch.nn.init.zeros_(p)
+    load_init(wider, path, (8, 8))
+    for key, value in old.net.state_dict().items():
+        torch.testing.assert_close(wider.net.state_dict()[key], value)
+    assert wider.predictor.config.widths == (8, 16)
+
+
+def test_recoloured_style_images_stay_images_and_change() -> None:
+    from training.style.arbitrary import recolour
+
+    rng = np.random.default_rng(0)
+    image = torch.rand(1, 3, 32, 32)
+    outputs = [recolour(image, rng) for _ in range(4)]
+    for out in outputs:
+        assert out.shape == image.shape and out.min() >= 0 and out.max() <= 1
+    assert all((out - image).abs().mean() > 0.01 for out in outputs)
+
+
 def test_export_checks_parity_and_keeps_the_names(tmp_path: Path) -> None:
     eager = ServedStyle(tiny_net(), ["a", "b", "c"])
     path = export_style(eager, tmp_path / "1", {"styles": []})

@@ -82,10 +82,40 @@ def style_images(photos: dict[str, np.ndarray], side: int = 256) -> dict[str, np
     return images
 
 
+# More style images for the predictor: the textures and pictures inside the scikit-image
+# wheel that are not EVAL_STYLES (nor near them: microaneurysms is a retina).
+EXTRA_STYLES = (
+    "brick.png", "grass.png", "gravel.png", "camera.png", "coins.png", "moon.png",
+    "page.png", "text.png", "color.png", "logo.png", "chessboard_RGB.png", "cell.png",
+)  # fmt: skip
+
+
+def extra_style_images() -> list[np.ndarray]:
+    """EXTRA_STYLES as uint8 RGB arrays (grey images as three equal channels)."""
+    from training.style.train import StyleSource
+
+    return [
+        (read_image(StyleSource(name, f"skimage:{name}").path)[0].permute(1, 2, 0) * 255)
+        .byte()
+        .numpy()
+        for name in EXTRA_STYLES
+    ]
+
+
+def recolour(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """A random colour change of one image [1, 3, H, W]: a channel permutation, a gamma of
+    0.6-1.6 and a saturation of 0-1.6, so that the predictor sees palettes the photos lack."""
+    image = image[:, torch.from_numpy(rng.permutation(3))]
+    image = image.clamp(1e-4, 1).pow(float(np.exp(rng.uniform(np.log(0.6), np.log(1.6)))))
+    grey = image.mean(1, keepdim=True)
+    return (grey + float(rng.uniform(0, 1.6)) * (image - grey)).clamp(0, 1)
+
+
 def style_batch(
-    photos: list[np.ndarray], teacher: MultiStyle26, count: int, size: int, rng
+    photos: list[np.ndarray], teacher: MultiStyle26, count: int, size: int, rng, augment=0.0
 ) -> torch.Tensor:
-    """Style images: half photo crops, half crops restyled by the teacher (blends of two)."""
+    """Style images: half photo crops, half crops restyled by the teacher (blends of two);
+    then each, with probability `augment`, recoloured."""
     crops = random_crops(photos, count, size, rng)
     restyled = count // 2
     with torch.no_grad():
@@ -95,6 +125,9 @@ def style_batch(
             mix = float(rng.choice([1.0, rng.uniform(0.3, 0.7)]))
             weights[a], weights[b] = mix, 1.0 - mix
             crops[i] = teacher.infer(crops[i : i + 1], weights)[0]
+    for i in range(count):
+        if rng.random() < augment:
+            crops[i] = recolour(crops[i : i + 1], rng)[0]
     return crops
 
 
@@ -163,6 +196,17 @@ def transformer_losses(
     return parts
 
 
+def load_init(served: ServedArbitrary, path: Path, widths: tuple[int, ...]) -> None:
+    """Load an exported model's weights; the predictor's only if its widths are the same
+    (otherwise the predictor starts afresh and the transformer is kept)."""
+    state = torch.jit.load(str(path)).state_dict()
+    if widths == served.predictor.config.widths:
+        served.load_state_dict(state)
+        return
+    print(f"predictor widths {widths} -> {served.predictor.config.widths}: a new predictor")
+    served.net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="atelier train style-arbitrary")
     parser.add_argument("--out", type=Path, required=True, help="model version folder to write")
@@ -170,6 +214,20 @@ def main(argv: list[str] | None = None) -> int:
     add_run_arguments(parser, "style_arbitrary")
     parser.add_argument("--eval", type=Path, metavar="MODEL_PT", help="only evaluate a model")
     parser.add_argument("--init", type=Path, metavar="MODEL_PT", help="continue from a model")
+    parser.add_argument(
+        "--predictor-widths",
+        type=lambda text: tuple(int(w) for w in text.split(",")),
+        default=PredictorConfig.widths,
+        help="channels of the student predictor's stages, comma-separated (a change "
+        "starts the predictor afresh)",
+    )
+    parser.add_argument(
+        "--augment",
+        type=float,
+        default=0.0,
+        help="probability of recolouring a style image; with it the skimage textures "
+        "(EXTRA_STYLES) join the style images",
+    )
     parser.add_argument(
         "--only-predictor",
         action="store_true",
@@ -195,13 +253,18 @@ def run(args: argparse.Namespace, command: str) -> int:
         return 0
     teacher, transform, magenta = MultiStyle26(), ArbitraryTransform(), predictor()
     loss = StyleLoss(loss_network("predictor"), loss_weights(args))
-    student = StylePredictorNet(PredictorConfig())
+    student = StylePredictorNet(PredictorConfig(widths=args.predictor_widths))
     net = StyleNet(StyleNetConfig(STYLE_DIM, args.half, args.quarter, args.blocks, True))
     served = ServedArbitrary(student, net)
     base = {}  # the metadata of --init: its steps and history continue here
-    if args.init:  # same configuration: the TorchScript file's state dict fits
-        served.load_state_dict(torch.jit.load(str(args.init)).state_dict())
+    if args.init:
         base = json.loads((args.init.parent / "metadata.json").read_text())
+        load_init(served, args.init, tuple(base["predictor_config"]["widths"]))
+    if args.augment:
+        pool_styles = pool + extra_style_images()
+        print(f"style images: {len(pool)} photos + {len(EXTRA_STYLES)} skimage textures")
+    else:
+        pool_styles = pool
     print(
         f"students: predictor {parameter_count(student):,} + transformer "
         f"{parameter_count(net):,} parameters"
@@ -220,7 +283,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         student.train(), net.train()
         bar = tqdm(range(args.steps), desc=f"epoch {epoch}/{args.epochs}", unit="step")
         for _ in bar:
-            styles = style_batch(pool, teacher, args.batch, args.size, rng)
+            styles = style_batch(pool_styles, teacher, args.batch, args.size, rng, args.augment)
             with torch.no_grad():
                 vectors = magenta(styles)[1]
             parts = {"predict": F.mse_loss(student(styles), vectors)}
@@ -253,6 +316,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "steps_total": base.get("steps_total", base.get("steps", 0)) + step,
             "init": str(args.init) if args.init else None,
             "batch": args.batch,
+            "augment": args.augment,
             "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
             "seconds": round(time.time() - started),
