@@ -24,6 +24,7 @@ from training.style.model import (
     StyleNetConfig,
     StylePredictorNet,
     UpConv,
+    parameter_count,
 )
 from training.style.teacher import SHA256, MultiStyle26, TeacherError, check_sha256, model_file
 from training.style.train import (
@@ -34,6 +35,7 @@ from training.style.train import (
     loss_weights,
     one_hot,
     train_step,
+    widen,
 )
 
 REPOSITORY = Path(__file__).resolve().parent.parent / "model_repository"
@@ -202,6 +204,19 @@ def test_adding_styles_keeps_the_old_ones() -> None:
         for k in range(3):
             before = net(x, one_hot(torch.tensor([k]), 3))
             torch.testing.assert_close(bigger(x, one_hot(torch.tensor([k]), 5)), before)
+
+
+def test_widening_keeps_the_styles_and_adds_channels() -> None:
+    net = tiny_net().eval()
+    wider = widen(net, half=12, quarter=16).eval()
+    assert (wider.config.half, wider.config.quarter) == (12, 16)
+    assert parameter_count(wider) > parameter_count(net)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        for k in range(3):
+            cond = one_hot(torch.tensor([k]), 3)
+            torch.testing.assert_close(wider(x, cond), net(x, cond))
+    assert widen(net, half=4, quarter=4) is net  # never narrower
 
 
 # Training and the loss networks.

@@ -297,6 +297,24 @@ def add_styles(net: StyleNet, count: int) -> StyleNet:
     return bigger
 
 
+def widen(net: StyleNet, half: int, quarter: int) -> StyleNet:
+    """A copy of `net` with at least `half` and `quarter` channels that computes the same
+    images: each new channel starts as a fresh layer would, and its weights into the old
+    channels start at zero, so only training makes it count."""
+    half, quarter = max(half, net.config.half), max(quarter, net.config.quarter)
+    if (half, quarter) == (net.config.half, net.config.quarter):
+        return net
+    wider = StyleNet(StyleNetConfig(**{**asdict(net.config), "half": half, "quarter": quarter}))
+    state = net.state_dict()
+    with torch.no_grad():
+        for key, value in wider.state_dict().items():
+            old = state[key]
+            if value.dim() == 4:  # a convolution [out, in, k, k]: new inputs skip old outputs
+                value[: old.shape[0], old.shape[1] :] = 0
+            value[tuple(slice(0, n) for n in old.shape)] = old
+    return wider
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="atelier train style", description=__doc__.splitlines()[0]
@@ -331,8 +349,15 @@ def add_run_arguments(parser: argparse.ArgumentParser, model: str) -> None:
         parser.add_argument(
             f"--{part}-weight", type=float, default=default, help=f"weight of the {part} loss"
         )
-    parser.add_argument("--half", type=int, default=StyleNetConfig.half)
-    parser.add_argument("--quarter", type=int, default=StyleNetConfig.quarter)
+    parser.add_argument(
+        "--half", type=int, default=StyleNetConfig.half, help="channels at half resolution"
+    )
+    parser.add_argument(
+        "--quarter",
+        type=int,
+        default=StyleNetConfig.quarter,
+        help="channels at quarter resolution (more than --init's widen it, keeping its styles)",
+    )
     parser.add_argument("--blocks", type=int, default=StyleNetConfig.blocks)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--minutes", type=float, default=0, help="time budget (0: by steps)")
@@ -367,6 +392,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         raise SystemExit("no styles: give --style NAME=SOURCE (or --init)")
     if args.init:
         net = add_styles(net, len(new)) if new else net
+        net = widen(net, args.half, args.quarter)
     else:
         net = StyleNet(StyleNetConfig(len(sources), args.half, args.quarter, args.blocks))
     names = [s.name for s in sources]
