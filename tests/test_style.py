@@ -326,3 +326,29 @@ def test_crops_larger_than_a_photo_scale_its_short_side_up() -> None:
     small = np.zeros((300, 451, 3), np.uint8)  # skimage's chelsea is this size
     crops = random_crops([small], 2, 512, np.random.default_rng(0))
     assert crops.shape == (2, 3, 512, 512)
+
+
+def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
+    """A real (tiny) `atelier train style-arbitrary` run, then --only-transformer and
+    --only-predictor runs from it: each changes its own half and leaves the other as is."""
+    from training.style import arbitrary
+
+    tiny = "--epochs 1 --steps 2 --batch 2 --size 64 --half 8 --quarter 8 --blocks 1"
+    tiny += " --predictor-widths 8,8 --threads 1"
+
+    def train(name: str, *extra: str) -> dict[str, torch.Tensor]:
+        out = tmp_path / name / "1"
+        argv = [*tiny.split(), "--out", str(out), "--run-dir", str(out.parent), *extra]
+        assert arbitrary.main(argv) == 0
+        return torch.jit.load(str(out / "model.pt")).state_dict()
+
+    def changed(a: dict, b: dict, prefix: str) -> bool:
+        keys = [k for k in a if k.startswith(prefix) and a[k].is_floating_point()]
+        return any(not torch.equal(a[k], b[k]) for k in keys)
+
+    first = train("both")
+    init = ["--init", str(tmp_path / "both" / "1" / "model.pt")]
+    transformer = train("transformer", *init, "--only-transformer")
+    assert changed(first, transformer, "net.") and not changed(first, transformer, "predictor.")
+    predictor = train("predictor", *init, "--only-predictor", "--augment", "1")
+    assert changed(first, predictor, "predictor.") and not changed(first, predictor, "net.")

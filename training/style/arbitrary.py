@@ -228,10 +228,16 @@ def main(argv: list[str] | None = None) -> int:
         help="probability of recolouring a style image; with it the skimage textures "
         "(EXTRA_STYLES) join the style images",
     )
-    parser.add_argument(
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "--only-predictor",
         action="store_true",
         help="train the style predictor alone (many more steps per minute)",
+    )
+    only.add_argument(
+        "--only-transformer",
+        action="store_true",
+        help="train the transformer alone; the predictor stays as it is",
     )
     args = parser.parse_args(argv)
     command = "atelier train style-arbitrary " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -270,7 +276,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         f"{parameter_count(net):,} parameters"
     )
 
-    trained = student if args.only_predictor else served
+    trained = student if args.only_predictor else net if args.only_transformer else served
     optimizer = torch.optim.Adam(trained.parameters(), lr=args.lr)
     budget = Budget(args.epochs * args.steps, args.minutes)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -280,14 +286,15 @@ def run(args: argparse.Namespace, command: str) -> int:
     sheet_path.parent.mkdir(parents=True, exist_ok=True)
     started, step, history, metrics = time.time(), 0, [], {}
     for epoch in range(1, args.epochs + 1):
-        student.train(), net.train()
+        student.train(not args.only_transformer), net.train()
         bar = tqdm(range(args.steps), desc=f"epoch {epoch}/{args.epochs}", unit="step")
         for _ in bar:
             styles = style_batch(pool_styles, teacher, args.batch, args.size, rng, args.augment)
             with torch.no_grad():
                 vectors = magenta(styles)[1]
-            parts = {"predict": F.mse_loss(student(styles), vectors)}
-            total_loss = parts["predict"]
+            with torch.set_grad_enabled(not args.only_transformer):
+                parts = {"predict": F.mse_loss(student(styles), vectors)}
+            total_loss = 0.0 if args.only_transformer else parts["predict"]
             if not args.only_predictor:
                 content = random_crops(pool, args.batch, args.size, rng)
                 parts.update(transformer_losses(net, transform, loss, content, vectors))
