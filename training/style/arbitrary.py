@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from deploy.contracts import STYLE_ARBITRARY
 from training.data.hashing import named_arrays_hash
-from training.data.photos import all_photos, load_photos, split
+from training.data.photos import all_photos, load_photos, load_rgb, split
 from training.export import CHECKPOINT_FILE, save_checkpoint
 from training.style.losses import StyleLoss, loss_network
 from training.style.model import (
@@ -53,7 +53,6 @@ from training.style.train import (
     center_square,
     loss_weights,
     random_crops,
-    read_image,
     summarize,
 )
 
@@ -69,17 +68,21 @@ EVAL_STYLES = {
 
 def style_images(photos: dict[str, np.ndarray], side: int = 256) -> dict[str, np.ndarray]:
     """The evaluation style images as uint8 side² squares."""
-    from training.style.train import StyleSource
-
     images = {}
     for name, source in EVAL_STYLES.items():
         if source.startswith("photo:"):
             image = photos[source.split(":", 1)[1]]
         else:
-            image = (read_image(StyleSource(name, source).path)[0].permute(1, 2, 0) * 255).byte()
-            image = image.numpy()
+            image = image_file(source)
         images[name] = center_square(image, side)
     return images
+
+
+def image_file(source: str) -> np.ndarray:
+    """A style image file (a path, or skimage:FILE) as uint8 RGB, short side at most 512."""
+    from training.style.train import StyleSource
+
+    return load_rgb(StyleSource(source, source).path, 512)
 
 
 # More style images for the predictor: the textures and pictures inside the scikit-image
@@ -92,14 +95,7 @@ EXTRA_STYLES = (
 
 def extra_style_images() -> list[np.ndarray]:
     """EXTRA_STYLES as uint8 RGB arrays (grey images as three equal channels)."""
-    from training.style.train import StyleSource
-
-    return [
-        (read_image(StyleSource(name, f"skimage:{name}").path)[0].permute(1, 2, 0) * 255)
-        .byte()
-        .numpy()
-        for name in EXTRA_STYLES
-    ]
+    return [image_file(f"skimage:{name}") for name in EXTRA_STYLES]
 
 
 def recolour(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -204,7 +200,8 @@ def load_init(served: ServedArbitrary, path: Path, widths: tuple[int, ...]) -> N
         served.load_state_dict(state)
         return
     print(f"predictor widths {widths} -> {served.predictor.config.widths}: a new predictor")
-    served.net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+    transformer = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+    served.net.load_state_dict(transformer)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,11 +263,8 @@ def run(args: argparse.Namespace, command: str) -> int:
     if args.init:
         base = json.loads((args.init.parent / "metadata.json").read_text())
         load_init(served, args.init, tuple(base["predictor_config"]["widths"]))
-    if args.augment:
-        pool_styles = pool + extra_style_images()
-        print(f"style images: {len(pool)} photos + {len(EXTRA_STYLES)} skimage textures")
-    else:
-        pool_styles = pool
+    pool_styles = pool + (extra_style_images() if args.augment else [])
+    print(f"style images: {len(pool)} photos + {len(pool_styles) - len(pool)} skimage textures")
     print(
         f"students: predictor {parameter_count(student):,} + transformer "
         f"{parameter_count(net):,} parameters"
