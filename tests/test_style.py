@@ -165,15 +165,25 @@ def test_a_wider_predictor_starts_afresh_and_keeps_the_transformer(tmp_path: Pat
     assert wider.predictor.config.widths == (8, 16)
 
 
-def test_recoloured_style_images_stay_images_and_change() -> None:
-    from training.style.arbitrary import recolour
+@pytest.mark.parametrize("name", ["recolour", "invert", "mosaic"])
+def test_style_image_views_stay_images_and_change(name: str) -> None:
+    from training.style.arbitrary import VIEWS
 
     rng = np.random.default_rng(0)
-    image = torch.rand(1, 3, 32, 32)
-    outputs = [recolour(image, rng) for _ in range(4)]
+    image = torch.rand(1, 3, 30, 34)
+    outputs = [VIEWS[name](image, rng) for _ in range(4)]
     for out in outputs:
         assert out.shape == image.shape and out.min() >= 0 and out.max() <= 1
     assert all((out - image).abs().mean() > 0.01 for out in outputs)
+
+
+def test_mosaic_repeats_a_shrunken_image() -> None:
+    from training.style.arbitrary import mosaic
+
+    out = mosaic(torch.rand(1, 3, 32, 32), np.random.default_rng(0))
+    assert any(
+        torch.equal(out, out[..., : 32 // k, : 32 // k].repeat(1, 1, k, k)) for k in (2, 4, 8)
+    )
 
 
 def test_export_checks_parity_and_keeps_the_names(tmp_path: Path) -> None:
@@ -350,5 +360,6 @@ def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     init = ["--init", str(tmp_path / "both" / "1" / "model.pt")]
     transformer = train("transformer", *init, "--only-transformer")
     assert changed(first, transformer, "net.") and not changed(first, transformer, "predictor.")
-    predictor = train("predictor", *init, "--only-predictor", "--augment", "1")
+    views = ["--augment", "1", "--views", "recolour,invert,mosaic", "--arbitrary-restyles", "1"]
+    predictor = train("predictor", *init, "--only-predictor", *views)
     assert changed(first, predictor, "predictor.") and not changed(first, predictor, "net.")

@@ -23,7 +23,7 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -107,24 +107,70 @@ def recolour(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return (grey + float(rng.uniform(0, 1.6)) * (image - grey)).clamp(0, 1)
 
 
-def style_batch(
-    photos: list[np.ndarray], teacher: MultiStyle26, count: int, size: int, rng, augment=0.0
-) -> torch.Tensor:
-    """Style images: half photo crops, half crops restyled by the teacher (blends of two);
-    then each, with probability `augment`, recoloured."""
-    crops = random_crops(photos, count, size, rng)
-    restyled = count // 2
-    with torch.no_grad():
-        for i in range(restyled):
-            weights = torch.zeros(TEACHER_STYLES)
-            a, b = rng.choice(TEACHER_STYLES, 2, replace=False)
-            mix = float(rng.choice([1.0, rng.uniform(0.3, 0.7)]))
-            weights[a], weights[b] = mix, 1.0 - mix
-            crops[i] = teacher.infer(crops[i : i + 1], weights)[0]
-    for i in range(count):
-        if rng.random() < augment:
-            crops[i] = recolour(crops[i : i + 1], rng)[0]
-    return crops
+def invert(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """The negative of an image [1, 3, H, W]: dark pictures from light ones."""
+    return 1.0 - image
+
+
+def mosaic(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """k x k copies (k = 2, 4 or 8) of the image shrunk k times: finer textures, and
+    patterns at scales that whole photos lack."""
+    k = int(rng.choice([2, 4, 8]))
+    h, w = image.shape[-2:]
+    small = F.interpolate(image, size=(-(-h // k), -(-w // k)), mode="bilinear", antialias=True)
+    return small.repeat(1, 1, k, k)[..., :h, :w]
+
+
+# Ways to change a style image (--views), each applied with probability --augment.
+VIEWS = {"recolour": recolour, "invert": invert, "mosaic": mosaic}
+
+
+@dataclass
+class StyleImages:
+    """The predictor's style images: photo crops, and crops restyled by a teacher.
+
+    Half of each batch is restyled: by the 26-style teacher (one style or a blend of
+    two), or, for a share `arbitrary` of them, by Magenta's arbitrary transformer after
+    another photo crop's style vector. Then each image, with probability `augment`,
+    is changed by one of `views` (VIEWS), picked at random."""
+
+    photos: list[np.ndarray]
+    teacher: MultiStyle26
+    augment: float = 0.0
+    views: tuple[str, ...] = ("recolour",)
+    arbitrary: float = 0.0
+    transform: ArbitraryTransform | None = None
+    magenta: torch.nn.Module | None = None
+
+    @torch.no_grad()
+    def batch(self, count: int, size: int, rng: np.random.Generator) -> torch.Tensor:
+        crops = random_crops(self.photos, count, size, rng)
+        restyled = np.arange(count // 2)
+        # (random numbers are drawn only for the options in use: old runs' streams stay)
+        chosen = rng.random(len(restyled)) < self.arbitrary if self.arbitrary else False
+        by_transform = restyled[chosen]
+        for i in restyled:
+            if i not in by_transform:
+                crops[i] = self.teacher.infer(crops[i : i + 1], self.teacher_weights(rng))[0]
+        if len(by_transform):
+            others = random_crops(self.photos, len(by_transform), size, rng)
+            vectors = self.magenta(others)[1]
+            crops[by_transform] = self.transform(crops[by_transform], vectors).clamp(0, 1)
+        for i in range(count):
+            if rng.random() < self.augment:
+                pick = int(rng.integers(len(self.views))) if len(self.views) > 1 else 0
+                view = VIEWS[self.views[pick]]
+                crops[i] = view(crops[i : i + 1], rng)[0]
+        return crops
+
+    @staticmethod
+    def teacher_weights(rng: np.random.Generator) -> torch.Tensor:
+        """One of the 26 styles, or a blend of two."""
+        weights = torch.zeros(TEACHER_STYLES)
+        a, b = rng.choice(TEACHER_STYLES, 2, replace=False)
+        mix = float(rng.choice([1.0, rng.uniform(0.3, 0.7)]))
+        weights[a], weights[b] = mix, 1.0 - mix
+        return weights
 
 
 @torch.no_grad()
@@ -222,8 +268,22 @@ def main(argv: list[str] | None = None) -> int:
         "--augment",
         type=float,
         default=0.0,
-        help="probability of recolouring a style image; with it the skimage textures "
-        "(EXTRA_STYLES) join the style images",
+        help="probability of changing a style image (see --views); with it the skimage "
+        "textures (EXTRA_STYLES) join the style images",
+    )
+    parser.add_argument(
+        "--views",
+        type=lambda text: tuple(text.split(",")),
+        default=("recolour",),
+        help=f"the changes --augment picks from, comma-separated: {', '.join(VIEWS)}",
+    )
+    parser.add_argument(
+        "--arbitrary-restyles",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of the restyled style images made by Magenta's arbitrary transformer "
+        "(after another crop's style) instead of the 26-style teacher",
     )
     only = parser.add_mutually_exclusive_group()
     only.add_argument(
@@ -237,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         help="train the transformer alone; the predictor stays as it is",
     )
     args = parser.parse_args(argv)
+    if unknown := set(args.views) - set(VIEWS):
+        parser.error(f"unknown --views {', '.join(sorted(unknown))}; known: {', '.join(VIEWS)}")
     command = "atelier train style-arbitrary " + shlex.join(sys.argv[1:] if argv is None else argv)
     return run(args, command)
 
@@ -265,6 +327,9 @@ def run(args: argparse.Namespace, command: str) -> int:
         load_init(served, args.init, tuple(base["predictor_config"]["widths"]))
     pool_styles = pool + (extra_style_images() if args.augment else [])
     print(f"style images: {len(pool)} photos + {len(pool_styles) - len(pool)} skimage textures")
+    sampler = StyleImages(
+        pool_styles, teacher, args.augment, args.views, args.arbitrary_restyles, transform, magenta
+    )
     print(
         f"students: predictor {parameter_count(student):,} + transformer "
         f"{parameter_count(net):,} parameters"
@@ -283,7 +348,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         student.train(not args.only_transformer), net.train()
         bar = tqdm(range(args.steps), desc=f"epoch {epoch}/{args.epochs}", unit="step")
         for _ in bar:
-            styles = style_batch(pool_styles, teacher, args.batch, args.size, rng, args.augment)
+            styles = sampler.batch(args.batch, args.size, rng)
             with torch.no_grad():
                 vectors = magenta(styles)[1]
             with torch.set_grad_enabled(not args.only_transformer):
@@ -318,6 +383,8 @@ def run(args: argparse.Namespace, command: str) -> int:
             "init": str(args.init) if args.init else None,
             "batch": args.batch,
             "augment": args.augment,
+            "views": list(args.views),
+            "arbitrary_restyles": args.arbitrary_restyles,
             "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
             "seconds": round(time.time() - started),
