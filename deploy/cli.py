@@ -74,6 +74,12 @@ def add_version_commands(jobs: argparse._SubParsersAction) -> None:
     publish.add_argument(
         "--quality-data", help="data set of the quality metric (default: the run's)"
     )
+    publish.add_argument(
+        "--work-side",
+        type=int,
+        help="style models, from a checkpoint: style larger images at this longest side "
+        "and resize the result back (0: full size; default: the checkpoint's)",
+    )
     rollback = jobs.add_parser("rollback", help="serve an earlier version (default: the previous)")
     rollback.add_argument("model")
     rollback.add_argument("version", type=int, nargs="?")
@@ -130,6 +136,7 @@ async def publish_command(args: argparse.Namespace, repository, fleet, argv: lis
         allow_worse=args.allow_worse,
         quality_images=args.quality_images,
         quality_data=args.quality_data,
+        settings={} if args.work_side is None else {"work_side": args.work_side},
     )
     command = shlex.join(["atelier", "deploy", *argv])
     progress = lambda line: print(line, flush=True)  # noqa: E731

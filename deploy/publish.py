@@ -73,7 +73,7 @@ async def publish(
         staging = repository.staging_dir(model)
         try:
             progress(f"staging {source}")
-            await asyncio.to_thread(profile.stage, source, staging)
+            await asyncio.to_thread(profile.stage, source, staging, options.settings)
             report = await asyncio.to_thread(validate, profile, staging, live, options, progress)
             add_publish_record(staging, report, source, command, live.number if live else None)
             number = repository.install(model, staging)

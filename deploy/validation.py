@@ -45,7 +45,7 @@ import statistics
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ class ValidationOptions:
     allow_worse: bool = False
     quality_images: int = 128
     quality_data: str | None = None  # data set for the quality metric; default: the candidate's
+    settings: dict[str, Any] = field(default_factory=dict)  # a checkpoint's, changed on export
 
 
 @dataclass
@@ -99,15 +100,28 @@ class Profile:
 
     contract: ModelContract
     latency_budget_ms: float = 2000.0  # one full batch (the contract's max_batch_size)
+    settings: tuple[str, ...] = ()  # metadata keys that publishing may change (`settings`)
 
-    def stage(self, source: Path, staging: Path) -> None:
+    def stage(self, source: Path, staging: Path, settings: dict[str, Any] | None = None) -> None:
         """Put `model.pt` and `metadata.json` for `source` into `staging`: a version folder
-        is copied, a training checkpoint (training/export.py) is exported."""
+        is copied, a training checkpoint (training/export.py) is exported, with `settings`
+        in place of its own."""
+        self.check_settings(source, settings or {})
         if source.is_dir():
             copy_version(source, staging)
         else:
             refuse_bare_torchscript(source)
-            export_checkpoint(self, source, staging)
+            export_checkpoint(self, source, staging, settings or {})
+
+    def check_settings(self, source: Path, settings: dict[str, Any]) -> None:
+        """Refuse settings the model lacks, and settings for an already exported folder."""
+        if unknown := sorted(set(settings) - set(self.settings)):
+            known = ", ".join(self.settings) or "none"
+            message = f"{self.contract.name} has no setting {', '.join(unknown)} (it has: {known})"
+            raise ValidationError("export", message)
+        if settings and source.is_dir():
+            message = "settings change how a checkpoint is exported; give the training checkpoint"
+            raise ValidationError("export", message)
 
     def missing_metadata(self, metadata: dict[str, Any]) -> list[str]:
         """The records the metadata lacks (how the version was made)."""
@@ -155,7 +169,8 @@ class GanProfile(Profile):
 
     contract = GAN
 
-    def stage(self, source: Path, staging: Path) -> None:
+    def stage(self, source: Path, staging: Path, settings: dict[str, Any] | None = None) -> None:
+        self.check_settings(source, settings or {})
         if source.is_dir():
             copy_version(source, staging)
         else:  # a training checkpoint of `atelier train gan`
@@ -209,8 +224,11 @@ def refuse_bare_torchscript(source: Path) -> None:
         )
 
 
-def export_checkpoint(profile: Profile, source: Path, staging: Path) -> None:
-    """Export a `save_checkpoint` record into `staging` (export_model checks the parity)."""
+def export_checkpoint(
+    profile: Profile, source: Path, staging: Path, settings: dict[str, Any]
+) -> None:
+    """Export a `save_checkpoint` record into `staging` with `settings` in its metadata
+    (export_model checks the parity)."""
     from training.export import export_model, load_checkpoint
 
     name = profile.contract.name
@@ -221,7 +239,7 @@ def export_checkpoint(profile: Profile, source: Path, staging: Path) -> None:
         raise ValidationError("export", message) from error
     if record["model"] != name:
         raise ValidationError("export", f"{source} is a {record['model']} checkpoint, not {name}")
-    metadata = {**record["metadata"], "checkpoint": str(source)}
+    metadata = {**record["metadata"], **settings, "checkpoint": str(source)}
     try:
         module = profile.build_eager(metadata)
         module.load_state_dict(record["state_dict"])
@@ -264,6 +282,7 @@ class StyleProfile(Profile):
     """Named styles: an exported version folder of `atelier train style`."""
 
     contract = STYLE
+    settings = ("work_side",)
 
     def example_inputs(self, metadata: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
         """Inputs for as many styles as the version's metadata names (its export's count)."""
@@ -312,6 +331,7 @@ class StyleArbitraryProfile(Profile):
     """Arbitrary style: an exported version folder of `atelier train style-arbitrary`."""
 
     contract = STYLE_ARBITRARY
+    settings = ("work_side",)
 
     def example_inputs(self, metadata: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
         from training.style.export import arbitrary_inputs

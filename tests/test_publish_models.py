@@ -86,6 +86,35 @@ def test_a_training_checkpoint_is_exported_then_validated(model: str, tmp_path: 
         np.testing.assert_array_equal(staged[name], value)
 
 
+@pytest.mark.parametrize("model", ["style", "style_arbitrary"])
+def test_a_checkpoint_is_exported_with_a_new_work_side(model: str, tmp_path: Path) -> None:
+    checkpoint = live_checkpoint(model, tmp_path / "run" / "checkpoint.pt")
+    (tmp_path / "staging").mkdir()
+    profile_for(model).stage(checkpoint, tmp_path / "staging", {"work_side": 24})
+    metadata = json.loads((tmp_path / "staging" / "metadata.json").read_text())
+    assert metadata["work_side"] == 24
+    assert torch.jit.load(str(tmp_path / "staging" / "model.pt")).work_side == 24
+
+
+@pytest.mark.parametrize(
+    ("model", "folder", "refusal"),
+    [
+        ("style", True, "give the training checkpoint"),
+        ("music", False, "music has no setting work_side"),
+    ],
+)
+def test_settings_are_refused_where_they_do_not_apply(
+    model: str, folder: bool, refusal: str, tmp_path: Path
+) -> None:
+    if folder:
+        source = live_copy(model, tmp_path / "candidate")
+    else:
+        source = live_checkpoint(model, tmp_path / "run" / "checkpoint.pt")
+    with pytest.raises(ValidationError, match=refusal) as refused:
+        profile_for(model).stage(source, tmp_path / "staging", {"work_side": 24})
+    assert refused.value.step == "export"
+
+
 def test_another_models_checkpoint_is_refused(tmp_path: Path) -> None:
     checkpoint = live_checkpoint("style", tmp_path / "checkpoint.pt")
     with pytest.raises(

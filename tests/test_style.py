@@ -24,6 +24,7 @@ from training.style.model import (
     StyleNetConfig,
     StylePredictorNet,
     UpConv,
+    pad_for_network,
     parameter_count,
 )
 from training.style.teacher import SHA256, MultiStyle26, TeacherError, check_sha256, model_file
@@ -186,6 +187,32 @@ def test_mosaic_repeats_a_shrunken_image() -> None:
     )
 
 
+def test_large_images_are_styled_at_the_work_side_and_resized_back() -> None:
+    """Over `work_side`, the network sees the image shrunk to it; the output is resized
+    back to the input's size, and TorchScript agrees. At or under it, nothing changes."""
+    weights, strength = torch.tensor([[1.0, 0.0, 0.0]]), torch.ones(1, 1)
+    full = ServedStyle(tiny_net(), ["a", "b", "c"]).eval()
+    capped = ServedStyle(tiny_net(), ["a", "b", "c"], work_side=24).eval()
+    small, large = (
+        torch.from_numpy(example_image(20, 24)[None]),
+        torch.from_numpy(example_image(37, 53)[None]),
+    )
+    with torch.inference_mode():
+        torch.testing.assert_close(capped(small, weights, strength), full(small, weights, strength))
+        out = capped(large, weights, strength)
+        assert out.shape == large.shape
+        assert not torch.equal(out, full(large, weights, strength))
+        shrunk = torch.nn.functional.interpolate(
+            large.permute(0, 3, 1, 2).float() / 255, size=[17, 24], mode="bilinear", antialias=True
+        )
+        styled = capped.net(pad_for_network(shrunk), weights)[:, :, :17, :24]
+        expected = torch.nn.functional.interpolate(styled, size=[37, 53], mode="bicubic")
+        expected = (expected.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+        torch.testing.assert_close(out, expected, atol=1, rtol=0)
+        scripted = torch.jit.script(capped)
+        torch.testing.assert_close(scripted(large, weights, strength), out)
+
+
 def test_export_checks_parity_and_keeps_the_names(tmp_path: Path) -> None:
     eager = ServedStyle(tiny_net(), ["a", "b", "c"])
     path = export_style(eager, tmp_path / "1", {"styles": []})
@@ -338,6 +365,23 @@ def test_crops_larger_than_a_photo_scale_its_short_side_up() -> None:
     assert crops.shape == (2, 3, 512, 512)
 
 
+def test_named_training_runs_and_exports_its_settings(tmp_path: Path) -> None:
+    """A real (tiny) `atelier train style` run: a distilled and an image style; it leaves a
+    model version, a checkpoint and a sheet, and the model keeps --work-side."""
+    from training.style import train
+
+    out = tmp_path / "run" / "1"
+    tiny = "--epochs 1 --steps 1 --batch 2 --size 64 --half 8 --quarter 8 --blocks 1 --threads 1"
+    styles = ["--style", "ink=teacher:3", "--style", "coffee=skimage:coffee.png"]
+    argv = [*tiny.split(), *styles, "--work-side", "40", "--out", str(out)]
+    assert train.main([*argv, "--run-dir", str(out.parent)]) == 0
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["work_side"] == 40 and metadata["steps"] == 1
+    model = torch.jit.load(str(out / "model.pt"))
+    assert model.work_side == 40 and list(model.style_names) == ["ink", "coffee"]
+    assert (out.parent / "checkpoint.pt").is_file() and (out.parent / "styles.png").is_file()
+
+
 def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     """A real (tiny) `atelier train style-arbitrary` run, then --only-transformer and
     --only-predictor runs from it: each changes its own half and leaves the other as is."""
@@ -356,8 +400,10 @@ def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
         keys = [k for k in a if k.startswith(prefix) and a[k].is_floating_point()]
         return any(not torch.equal(a[k], b[k]) for k in keys)
 
-    first = train("both")
+    first = train("both", "--work-side", "40")
     init = ["--init", str(tmp_path / "both" / "1" / "model.pt")]
+    assert json.loads((tmp_path / "both" / "1" / "metadata.json").read_text())["work_side"] == 40
+    assert torch.jit.load(init[1]).work_side == 40
     transformer = train("transformer", *init, "--only-transformer")
     assert changed(first, transformer, "net.") and not changed(first, transformer, "predictor.")
     views = ["--augment", "1", "--views", "recolour,invert,mosaic", "--arbitrary-restyles", "1"]

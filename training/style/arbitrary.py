@@ -320,7 +320,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     loss = StyleLoss(loss_network("predictor"), loss_weights(args))
     student = StylePredictorNet(PredictorConfig(widths=args.predictor_widths))
     net = StyleNet(StyleNetConfig(STYLE_DIM, args.half, args.quarter, args.blocks, True))
-    served = ServedArbitrary(student, net)
+    served = ServedArbitrary(student, net, args.work_side)
     base = {}  # the metadata of --init: its steps and history continue here
     if args.init:
         base = json.loads((args.init.parent / "metadata.json").read_text())
@@ -387,6 +387,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "arbitrary_restyles": args.arbitrary_restyles,
             "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
+            "work_side": args.work_side,
             "seconds": round(time.time() - started),
             "config": asdict(net.config),
             "predictor_config": asdict(student.config),

