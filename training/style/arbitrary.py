@@ -150,10 +150,9 @@ class StyleImages:
         restyled = np.arange(count // 2)
         # (random numbers are drawn only for the options in use: old runs' streams stay)
         chosen = rng.random(len(restyled)) < self.arbitrary if self.arbitrary else False
-        by_transform = restyled[chosen]
-        for i in restyled:
-            if i not in by_transform:
-                crops[i] = self.teacher.infer(crops[i : i + 1], self.teacher_weights(rng))[0]
+        by_transform = restyled[chosen] if self.arbitrary else restyled[:0]
+        for i in np.setdiff1d(restyled, by_transform):
+            crops[i] = self.teacher.infer(crops[i : i + 1], self.teacher_weights(rng))[0]
         if len(by_transform):
             others = random_crops(self.photos, len(by_transform), size, rng)
             vectors = self.magenta(others)[1]

@@ -149,12 +149,12 @@ class StyleNet(nn.Module):
         to_pixels crops). An image whose longest side is over `work_side` (0: no limit) is
         styled at that side and the output resized back (bicubic): the texture keeps its
         size relative to the picture at any resolution, in a fraction of the time."""
-        h, w = image.shape[1], image.shape[2]
+        x = image.permute(0, 3, 1, 2).float() / 255.0
+        h, w = x.shape[-2], x.shape[-1]
         if work_side <= 0 or max(h, w) <= work_side:
-            return self(to_network(image), cond)
+            return self(pad_for_network(x), cond)
         scale = work_side / max(h, w)
         small_h, small_w = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
-        x = image.permute(0, 3, 1, 2).float() / 255.0
         x = F.interpolate(x, size=[small_h, small_w], mode="bilinear", antialias=True)
         styled = self(pad_for_network(x), cond)[:, :, :small_h, :small_w]
         return F.interpolate(styled, size=[h, w], mode="bicubic").clamp(0.0, 1.0)
