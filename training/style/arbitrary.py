@@ -239,20 +239,6 @@ def transformer_losses(
     return parts
 
 
-def end_to_end_loss(
-    net: StyleNet,
-    magenta: torch.nn.Module,
-    content: torch.Tensor,
-    predicted: torch.Tensor,
-    vectors: torch.Tensor,
-) -> torch.Tensor:
-    """The served chain's own error: content crops styled by `net` after the student's
-    `predicted` vectors, measured by Magenta's predictor against the style images'
-    `vectors` (MSE). Its gradient reaches the student through the transformer, so the
-    student learns the vector errors that this transformer shows, not all alike."""
-    return F.mse_loss(magenta(net(content, predicted))[1], vectors)
-
-
 def load_init(served: ServedArbitrary, path: Path, widths: tuple[int, ...]) -> None:
     """Load an exported model's weights; the predictor's only if its widths are the same
     (otherwise the predictor starts afresh and the transformer is kept)."""
@@ -299,14 +285,6 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SHARE",
         help="share of the restyled style images made by Magenta's arbitrary transformer "
         "(after another crop's style) instead of the 26-style teacher",
-    )
-    parser.add_argument(
-        "--end-to-end",
-        type=float,
-        default=0.0,
-        metavar="WEIGHT",
-        help="weight of the served chain's error (end_to_end_loss): a quarter of each "
-        "batch's style images restyle photo crops through the student's vector",
     )
     only = parser.add_mutually_exclusive_group()
     only.add_argument(
@@ -359,7 +337,6 @@ def run(args: argparse.Namespace, command: str) -> int:
     )
 
     trained = student if args.only_predictor else net if args.only_transformer else served
-    net.requires_grad_(not args.only_predictor)  # --end-to-end's gradient passes through
     optimizer = torch.optim.Adam(trained.parameters(), lr=args.lr)
     budget = Budget(args.epochs * args.steps, args.minutes)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -376,16 +353,8 @@ def run(args: argparse.Namespace, command: str) -> int:
             with torch.no_grad():
                 vectors = magenta(styles)[1]
             with torch.set_grad_enabled(not args.only_transformer):
-                predicted = student(styles)
-                parts = {"predict": F.mse_loss(predicted, vectors)}
+                parts = {"predict": F.mse_loss(student(styles), vectors)}
             total_loss = 0.0 if args.only_transformer else parts["predict"]
-            if args.end_to_end:
-                pick = rng.choice(args.batch, max(1, args.batch // 4), replace=False)
-                content = random_crops(pool, len(pick), args.size, rng)
-                parts["end_to_end"] = end_to_end_loss(
-                    net, magenta, content, predicted[pick], vectors[pick]
-                )
-                total_loss = total_loss + args.end_to_end * parts["end_to_end"]
             if not args.only_predictor:
                 content = random_crops(pool, args.batch, args.size, rng)
                 parts.update(transformer_losses(net, transform, loss, content, vectors))
@@ -417,7 +386,6 @@ def run(args: argparse.Namespace, command: str) -> int:
             "augment": args.augment,
             "views": list(args.views),
             "arbitrary_restyles": args.arbitrary_restyles,
-            "end_to_end": args.end_to_end,
             "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
             "work_side": args.work_side,
