@@ -409,3 +409,16 @@ def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     views = ["--augment", "1", "--views", "recolour,invert,mosaic", "--arbitrary-restyles", "1"]
     predictor = train("predictor", *init, "--only-predictor", *views)
     assert changed(first, predictor, "predictor.") and not changed(first, predictor, "net.")
+
+
+def test_emoji_sheets_tile_glyphs_into_style_images() -> None:
+    """Each sheet is a side² grid of several glyphs, the same for the same seed."""
+    from training.style.arbitrary import emoji_sheets
+
+    glyphs = np.stack([np.full((8, 8, 3), v, np.uint8) for v in (0, 80, 160, 240)])
+    sheets = emoji_sheets(glyphs, 3, seed=1, side=60)
+    assert len(sheets) == 3 and all(s.shape == (60, 60, 3) for s in sheets)
+    assert all(set(np.unique(s)) <= {0, 80, 160, 240} for s in sheets)
+    assert all(len(np.unique(s)) > 1 for s in sheets)
+    again = emoji_sheets(glyphs, 3, seed=1, side=60)
+    assert all(np.array_equal(a, b) for a, b in zip(sheets, again, strict=True))

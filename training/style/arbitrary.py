@@ -100,6 +100,21 @@ def extra_style_images() -> list[np.ndarray]:
     return [image_file(f"skimage:{name}") for name in EXTRA_STYLES]
 
 
+def emoji_sheets(glyphs: np.ndarray, count: int, seed: int = 0, side: int = 512) -> list:
+    """`count` style images [side, side, 3] uint8, each a k x k grid (k = 2-6) of random
+    emoji `glyphs` [N, h, w, 3]: flat, bold, graphic styles that the photos lack."""
+    rng = np.random.default_rng(seed)
+    sheets = []
+    for _ in range(count):
+        k = int(rng.integers(2, 7))
+        tile = -(-side // k)
+        picks = glyphs[rng.integers(len(glyphs), size=k * k)]
+        tiles = [Image.fromarray(g).resize((tile, tile), Image.Resampling.LANCZOS) for g in picks]
+        rows = [np.concatenate(tiles[r * k : (r + 1) * k], axis=1) for r in range(k)]
+        sheets.append(np.ascontiguousarray(np.concatenate(rows)[:side, :side]))
+    return sheets
+
+
 def recolour(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """A random colour change of one image [1, 3, H, W]: a channel permutation, a gamma of
     0.6-1.6 and a saturation of 0-1.6, so that the predictor sees palettes the photos lack."""
@@ -286,6 +301,13 @@ def main(argv: list[str] | None = None) -> int:
         help="share of the restyled style images made by Magenta's arbitrary transformer "
         "(after another crop's style) instead of the 26-style teacher",
     )
+    parser.add_argument(
+        "--emoji",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N grids of Noto Color Emoji (emoji_sheets) to the predictor's style images",
+    )
     only = parser.add_mutually_exclusive_group()
     only.add_argument(
         "--only-predictor",
@@ -327,7 +349,12 @@ def run(args: argparse.Namespace, command: str) -> int:
         base = json.loads((args.init.parent / "metadata.json").read_text())
         load_init(served, args.init, tuple(base["predictor_config"]["widths"]))
     pool_styles = pool + (extra_style_images() if args.augment else [])
-    print(f"style images: {len(pool)} photos + {len(pool_styles) - len(pool)} skimage textures")
+    textures = len(pool_styles) - len(pool)
+    if args.emoji:
+        from training.data.emoji import load_emoji
+
+        pool_styles += emoji_sheets(load_emoji(128).images, args.emoji, args.seed)
+    print(f"style images: {len(pool)} photos, {textures} textures, {args.emoji} emoji grids")
     sampler = StyleImages(
         pool_styles, teacher, args.augment, args.views, args.arbitrary_restyles, transform, magenta
     )
@@ -386,6 +413,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "augment": args.augment,
             "views": list(args.views),
             "arbitrary_restyles": args.arbitrary_restyles,
+            "emoji_grids": args.emoji,
             "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
             "work_side": args.work_side,
