@@ -3,9 +3,10 @@
 Two students are distilled in one loop, each step on a fresh batch:
 
 - `StylePredictorNet` learns Magenta's style vectors (MSE) of style images (`StyleImages`):
-  photo crops, and crops restyled by the 26-style teacher (one style or a blend of two)
-  or by Magenta's arbitrary transformer (`--arbitrary-restyles`); with `--augment`, some
-  recoloured, inverted or made into mosaics (`--views`);
+  crops of photos (and of grids of emoji, `--emoji`), and crops restyled by the 26-style
+  teacher (one style or a blend of two) or by Magenta's arbitrary transformer
+  (`--arbitrary-restyles`); with `--augment`, some recoloured, inverted or made into
+  mosaics (`--views`);
 - `StyleNet` (conditioned on a 100-d vector) learns Magenta's arbitrary transformer:
   given a photo crop and the teacher's vector of a style image, match the teacher's
   output (L1) under the perceptual loss (Gram matrices and style vector of that output,
