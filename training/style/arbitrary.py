@@ -101,7 +101,9 @@ def extra_style_images() -> list[np.ndarray]:
     return [image_file(f"skimage:{name}") for name in EXTRA_STYLES]
 
 
-def emoji_sheets(glyphs: np.ndarray, count: int, seed: int = 0, side: int = 512) -> list:
+def emoji_sheets(
+    glyphs: np.ndarray, count: int, seed: int = 0, side: int = 512
+) -> list[np.ndarray]:
     """`count` style images [side, side, 3] uint8, each a k x k grid (k = 2-6) of random
     emoji `glyphs` [N, h, w, 3]: flat, bold, graphic styles that the photos lack."""
     rng = np.random.default_rng(seed)
