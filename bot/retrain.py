@@ -121,7 +121,7 @@ class RetrainRun:
         )  # fmt: skip
         assert self._process.stdout
         if self.cancelled:  # cancelled while the process was starting
-            self._process.send_signal(signal.SIGINT)
+            self._process.send_signal(signal.SIGTERM)
         async for raw in self._process.stdout:
             line = raw.decode(errors="replace").rstrip()
             if line:
@@ -130,13 +130,13 @@ class RetrainRun:
         await self._process.wait()
 
     def cancel(self) -> bool:
-        """Stop the run before it publishes (Ctrl-C to training: it saves its checkpoint and
-        exits). False once publishing, which is not interrupted halfway."""
+        """Stop the run before it publishes (SIGTERM: training saves its checkpoint and exits;
+        a SIGINT could be ignored). False once publishing, which is not interrupted halfway."""
         if self.phase not in ("starting", "training"):
             return False
         self.cancelled = True
         if self._process and self._process.returncode is None:
-            self._process.send_signal(signal.SIGINT)
+            self._process.send_signal(signal.SIGTERM)
         return True
 
     def last_line(self) -> str:

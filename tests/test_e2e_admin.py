@@ -7,7 +7,9 @@ import io
 import json
 import re
 import secrets
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -105,15 +107,28 @@ async def retrain_message(standin: DiscordStandIn, text: str, timeout: float) ->
     )
 
 
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored here, and so in the processes started meanwhile: as for a bot started
+    in the background by a shell without job control."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 async def test_retrain_one_at_a_time_and_cancel(
     admin_bot: AtelierBot, standin: DiscordStandIn, repo_dir: Path
 ) -> None:
+    """/admin cancel stops the run even when the training process inherits SIGINT ignored."""
     before = folders(repo_dir)
-    answer = await reply(standin, "admin retrain", "admin", steps=100_000)
-    assert "started" in answer, answer
-    assert "already going" in await reply(standin, "admin retrain", "alice", steps=10)
-    assert "Cancelling" in await reply(standin, "admin cancel", "admin")
-    await retrain_message(standin, "❌ cancelled", timeout=120)
+    with sigint_ignored():
+        answer = await reply(standin, "admin retrain", "admin", steps=100_000)
+        assert "started" in answer, answer
+        assert "already going" in await reply(standin, "admin retrain", "alice", steps=10)
+        assert "Cancelling" in await reply(standin, "admin cancel", "admin")
+        await retrain_message(standin, "❌ cancelled", timeout=120)
     assert folders(repo_dir) == before
     assert "No training run" in await reply(standin, "admin cancel", "admin")
     answer = await reply(standin, "admin retrain", "admin", challenge=999_999)

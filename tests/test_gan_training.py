@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -122,6 +125,30 @@ def test_cli_trains_then_evaluates(folder: Path, tmp_path: Path, capsys) -> None
     assert "generated vs held-out" in out and "real vs real (floor)" in out
     with pytest.raises(SystemExit):
         gan_train.main(common)  # neither --steps nor --minutes
+
+
+def test_sigterm_saves_the_checkpoint_even_with_sigint_ignored(
+    folder: Path, tmp_path: Path
+) -> None:
+    """`atelier train gan`, started with SIGINT ignored, stops on SIGTERM (/admin cancel)
+    after its first progress line, saving its checkpoint."""
+    command = [sys.executable, "-m", "bot.cli", "train", "gan", "--data", str(folder),
+               "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
+               "--steps", "100000", "--batch-size", "4", "--sample-every", "1",
+               "--eval-every", "0", "--progress-json"]  # fmt: skip
+    ignore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, preexec_fn=ignore_sigint
+    ) as process:
+        assert process.stdout
+        lines = iter(process.stdout.readline, "")  # each call blocks for the next line
+        first = json.loads(next(line for line in lines if line.startswith("{")))
+        process.send_signal(signal.SIGTERM)
+        rest = process.stdout.read()
+        assert process.wait(timeout=120) == 0, rest
+    saved = torch.load(tmp_path / "run" / CHECKPOINT, map_location="cpu", weights_only=False)
+    assert saved["step"] >= first["step"] < 100000
+    assert "checkpoint" in rest.splitlines()[-1]
 
 
 def test_128_pixels_train_but_do_not_export_to_the_64_pixel_contract(

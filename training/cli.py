@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 # Jobs with many options of their own: their modules parse the rest of the command line.
@@ -14,8 +15,17 @@ DELEGATED = {
 }
 
 
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM (the bot's /admin cancel, a container stop) raise
+    KeyboardInterrupt, so that a run saves its checkpoint and exits. SIGINT is restored even
+    where it was ignored at start (a background job of a shell without job control)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def main(argv: list[str]) -> int:
     """Parse `atelier train` arguments and run the chosen job."""
+    stop_on_signals()
     if argv and argv[0] in DELEGATED:
         import importlib
 
