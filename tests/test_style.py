@@ -385,6 +385,8 @@ def test_named_training_runs_and_exports_its_settings(tmp_path: Path) -> None:
 def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     """A real (tiny) `atelier train style-arbitrary` run, then --only-transformer and
     --only-predictor runs from it: each changes its own half and leaves the other as is."""
+    from PIL import Image
+
     from training.style import arbitrary
 
     tiny = "--epochs 1 --steps 2 --batch 2 --size 64 --half 8 --quarter 8 --blocks 1"
@@ -407,8 +409,15 @@ def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     transformer = train("transformer", *init, "--only-transformer")
     assert changed(first, transformer, "net.") and not changed(first, transformer, "predictor.")
     views = ["--augment", "1", "--views", "recolour,invert,mosaic", "--arbitrary-restyles", "1"]
+    art = tmp_path / "art"
+    art.mkdir()
+    for colour in ("red", "navy"):
+        Image.new("RGB", (300, 300), colour).save(art / f"{colour}.png")
+    views += ["--style-dir", str(art)]
     predictor = train("predictor", *init, "--only-predictor", *views)
     assert changed(first, predictor, "predictor.") and not changed(first, predictor, "net.")
+    metadata = json.loads((tmp_path / "predictor" / "1" / "metadata.json").read_text())
+    assert metadata["style_dirs"] == [str(art)] and metadata["style_dir_images"] == 2
 
 
 def test_emoji_sheets_tile_glyphs_into_style_images() -> None:
@@ -422,3 +431,29 @@ def test_emoji_sheets_tile_glyphs_into_style_images() -> None:
     assert all(len(np.unique(s)) > 1 for s in sheets)
     again = emoji_sheets(glyphs, 3, seed=1, side=60)
     assert all(np.array_equal(a, b) for a, b in zip(sheets, again, strict=True))
+
+
+def test_folder_styles_keep_large_images_and_pick_n_by_seed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--style-dir DIR[:N]: recursive, small and unreadable files skipped, alpha on white,
+    short side at most 512, and N picked the same way for the same seed."""
+    from PIL import Image
+
+    from training.style.arbitrary import folder_styles
+
+    monkeypatch.chdir(tmp_path)  # the image cache (.atelier/cache) goes here
+    art = tmp_path / "art"
+    (art / "sub").mkdir(parents=True)
+    for i in range(6):
+        Image.new("RGB", (300 + i, 700), (40 * i, 0, 0)).save(art / "sub" / f"{i}.png")
+    Image.new("RGBA", (256, 256), (0, 0, 255, 0)).save(art / "clear.png")
+    Image.new("RGB", (100, 900)).save(art / "small.png")
+    (art / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    everything = folder_styles(str(art))
+    assert len(everything) == 7 and not any("small" in n or "broken" in n for n in everything)
+    assert (everything[str(art / "clear.png")] == 255).all()
+    assert everything[str(art / "sub" / "0.png")].shape == (700, 300, 3)  # short side 300
+    picked = folder_styles(f"{art}:3", seed=5)
+    assert len(picked) == 3 and set(picked) <= set(everything)
+    assert list(folder_styles(f"{art}:3", seed=5)) == list(picked)

@@ -3,10 +3,10 @@
 Two students are distilled in one loop, each step on a fresh batch:
 
 - `StylePredictorNet` learns Magenta's style vectors (MSE) of style images (`StyleImages`):
-  crops of photos (and of grids of emoji, `--emoji`), and crops restyled by the 26-style
-  teacher (one style or a blend of two) or by Magenta's arbitrary transformer
-  (`--arbitrary-restyles`); with `--augment`, some recoloured, inverted or made into
-  mosaics (`--views`);
+  crops of photos (and of grids of emoji, `--emoji`, and of folders of art, `--style-dir`),
+  and crops restyled by the 26-style teacher (one style or a blend of two) or by Magenta's
+  arbitrary transformer (`--arbitrary-restyles`); with `--augment`, some recoloured,
+  inverted or made into mosaics (`--views`);
 - `StyleNet` (conditioned on a 100-d vector) learns Magenta's arbitrary transformer:
   given a photo crop and the teacher's vector of a style image, match the teacher's
   output (L1) under the perceptual loss (Gram matrices and style vector of that output,
@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from deploy.contracts import STYLE_ARBITRARY
 from training.data.hashing import named_arrays_hash
-from training.data.photos import all_photos, load_photos, load_rgb, split
+from training.data.photos import Photo, all_photos, is_image, load_photos, load_rgb, split
 from training.export import CHECKPOINT_FILE, save_checkpoint
 from training.style.losses import StyleLoss, loss_network
 from training.style.model import (
@@ -116,6 +116,25 @@ def emoji_sheets(
         rows = [np.concatenate(tiles[r * k : (r + 1) * k], axis=1) for r in range(k)]
         sheets.append(np.ascontiguousarray(np.concatenate(rows)[:side, :side]))
     return sheets
+
+
+def folder_styles(spec: str, seed: int = 0, min_side: int = 256) -> dict[str, np.ndarray]:
+    """Style images from `DIR` or `DIR:N`: the folder's image files (recursively) whose short
+    side is at least `min_side` (smaller ones would be blurred up to the crop), or a seeded
+    pick of N of them; path -> uint8 RGB (alpha on white), short side at most 512.
+    Unreadable files and decompression bombs are skipped."""
+    folder, _, count = spec.partition(":")
+    photos = []
+    for path in sorted(Path(folder).rglob("*")):
+        try:
+            if is_image(path) and min(Image.open(path).size) >= min_side:
+                photos.append(Photo(str(path), path))
+        except (OSError, Image.DecompressionBombError) as error:
+            print(f"--style-dir: skipped {path}: {error}")
+    if count and int(count) < len(photos):
+        picks = np.random.default_rng(seed).choice(len(photos), int(count), replace=False)
+        photos = [photos[i] for i in sorted(picks)]
+    return load_photos(photos)
 
 
 def recolour(image: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -305,6 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         "(after another crop's style) instead of the 26-style teacher",
     )
     parser.add_argument(
+        "--style-dir",
+        action="append",
+        default=[],
+        metavar="DIR[:N]",
+        help="a folder of style images for the predictor, searched recursively (:N picks N "
+        "at random): a community's art, or e.g. /usr/share/openclipart/png:300",
+    )
+    parser.add_argument(
         "--emoji",
         type=int,
         default=0,
@@ -357,7 +384,14 @@ def run(args: argparse.Namespace, command: str) -> int:
         from training.data.emoji import load_emoji
 
         pool_styles += emoji_sheets(load_emoji(128).images, args.emoji, args.seed)
-    print(f"style images: {len(pool)} photos, {textures} textures, {args.emoji} emoji grids")
+    art = {}
+    for spec in args.style_dir:
+        art |= folder_styles(spec, args.seed)
+    pool_styles += list(art.values())
+    print(
+        f"style images: {len(pool)} photos, {textures} textures, {args.emoji} emoji grids, "
+        f"{len(art)} from --style-dir"
+    )
     sampler = StyleImages(
         pool_styles, teacher, args.augment, args.views, args.arbitrary_restyles, transform, magenta
     )
@@ -417,6 +451,9 @@ def run(args: argparse.Namespace, command: str) -> int:
             "views": list(args.views),
             "arbitrary_restyles": args.arbitrary_restyles,
             "emoji_grids": args.emoji,
+            "style_dirs": args.style_dir,
+            "style_dir_images": len(art),
+            "style_dir_sha256": named_arrays_hash(art) if art else None,
             "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
             "work_side": args.work_side,
