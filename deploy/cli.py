@@ -80,6 +80,12 @@ def add_version_commands(jobs: argparse._SubParsersAction) -> None:
         help="style models, from a checkpoint: style larger images at this longest side "
         "and resize the result back (0: full size; default: the checkpoint's)",
     )
+    publish.add_argument(
+        "--mirror",
+        action=argparse.BooleanOptionalAction,
+        help="style_arbitrary, from a checkpoint: average the style vectors of the style "
+        "image and of its mirror image (default: the checkpoint's; off before it existed)",
+    )
     rollback = jobs.add_parser("rollback", help="serve an earlier version (default: the previous)")
     rollback.add_argument("model")
     rollback.add_argument("version", type=int, nargs="?")
@@ -136,7 +142,11 @@ async def publish_command(args: argparse.Namespace, repository, fleet, argv: lis
         allow_worse=args.allow_worse,
         quality_images=args.quality_images,
         quality_data=args.quality_data,
-        settings={} if args.work_side is None else {"work_side": args.work_side},
+        settings={
+            key: value
+            for key, value in (("work_side", args.work_side), ("mirror", args.mirror))
+            if value is not None
+        },
     )
     command = shlex.join(["atelier", "deploy", *argv])
     progress = lambda line: print(line, flush=True)  # noqa: E731

@@ -331,7 +331,7 @@ class StyleArbitraryProfile(Profile):
     """Arbitrary style: an exported version folder of `atelier train style-arbitrary`."""
 
     contract = STYLE_ARBITRARY
-    settings = ("work_side",)
+    settings = ("work_side", "mirror")
 
     def example_inputs(self, metadata: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
         from training.style.export import arbitrary_inputs
@@ -344,11 +344,10 @@ class StyleArbitraryProfile(Profile):
         return build_arbitrary(metadata)
 
     def raw_outputs(self, eager: nn.Module, inputs: dict[str, np.ndarray]) -> list[torch.Tensor]:
-        from training.style.model import square_resize, to_network
+        from training.style.model import to_network
 
-        style = torch.from_numpy(inputs["style_image"]).permute(0, 3, 1, 2).float() / 255.0
         with torch.inference_mode():
-            vector = eager.predictor(square_resize(style, 256))
+            vector = eager.style_vector(torch.from_numpy(inputs["style_image"]))
             return [vector, eager.net(to_network(torch.from_numpy(inputs["image"])), vector)]
 
     def quality(

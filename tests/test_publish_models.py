@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 import torch
 
-from deploy.contracts import MUSIC
+from deploy.contracts import MUSIC, STYLE_ARBITRARY
 from deploy.publish import infer, publish
 from deploy.repository import ModelRepository, TritonFleet
 from deploy.triton import LocalTriton
@@ -50,11 +50,12 @@ def live_checkpoint(model: str, path: Path) -> Path:
     return save_checkpoint(profile.eager(live.path), profile.contract, metadata, path)
 
 
-def check(model: str, source: Path, staging: Path) -> dict:
-    """Stage and validate `source` as a candidate of `model` against the live version."""
+def check(model: str, source: Path, staging: Path, settings: dict | None = None) -> dict:
+    """Stage (with `settings`) and validate `source` as a candidate of `model` against the
+    live version."""
     profile = profile_for(model)
     staging.mkdir()
-    profile.stage(source, staging)
+    profile.stage(source, staging, settings)
     live = ModelRepository(MODEL_REPOSITORY).live(model)
     return validate(profile, staging, live, OPTIONS, progress=lambda line: None)
 
@@ -94,6 +95,22 @@ def test_a_checkpoint_is_exported_with_a_new_work_side(model: str, tmp_path: Pat
     metadata = json.loads((tmp_path / "staging" / "metadata.json").read_text())
     assert metadata["work_side"] == 24
     assert torch.jit.load(str(tmp_path / "staging" / "model.pt")).work_side == 24
+
+
+def test_a_style_arbitrary_checkpoint_is_exported_with_mirror(tmp_path: Path) -> None:
+    """--mirror changes the style vector (and so the output), and the export validates."""
+    checkpoint = live_checkpoint("style_arbitrary", tmp_path / "run" / "checkpoint.pt")
+    outputs = {}
+    for mirror in (False, True):
+        staging = tmp_path / f"staging-{mirror}"
+        report = check("style_arbitrary", checkpoint, staging, {"mirror": mirror})
+        assert "eager" in report["checks"]
+        assert json.loads((staging / "metadata.json").read_text())["mirror"] is mirror
+        model = torch.jit.load(str(staging / "model.pt"))
+        assert model.mirror is mirror
+        inputs = profile_for("style_arbitrary").example_inputs()
+        outputs[mirror] = run_module(model, STYLE_ARBITRARY, inputs)["image"]
+    assert not np.array_equal(outputs[False], outputs[True])
 
 
 @pytest.mark.parametrize(

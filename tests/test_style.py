@@ -146,6 +146,19 @@ def test_arbitrary_returns_the_input_size(size) -> None:
     assert out.shape == inputs["image"].shape and out.dtype == np.uint8
 
 
+def test_arbitrary_style_vector_is_the_same_for_a_mirrored_style_image() -> None:
+    """The served predictor averages the style image and its mirror image; one alone is not
+    symmetric, so a style image and its mirror give the same vector only through that."""
+    torch.manual_seed(0)
+    predictor = StylePredictorNet(PredictorConfig(widths=(8, 8)))
+    served = torch.jit.script(ServedArbitrary(predictor, tiny_net(100, arbitrary=True)))
+    style = torch.randint(0, 256, (2, 40, 56, 3), dtype=torch.uint8)
+    mirrored = style.flip(2)
+    torch.testing.assert_close(served.style_vector(style), served.style_vector(mirrored))
+    square = style[:, :, 8:48].permute(0, 3, 1, 2).float() / 255  # what the predictor sees
+    assert not torch.allclose(predictor.eval()(square), predictor(square.flip(-1)))
+
+
 def test_a_wider_predictor_starts_afresh_and_keeps_the_transformer(tmp_path: Path) -> None:
     from training.style.arbitrary import load_init
 

@@ -457,6 +457,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
             "work_side": args.work_side,
+            "mirror": served.mirror,
             "seconds": round(time.time() - started),
             "config": asdict(net.config),
             "predictor_config": asdict(student.config),

@@ -72,4 +72,5 @@ def build_arbitrary(metadata: dict[str, Any]) -> ServedArbitrary:
         StylePredictorNet(PredictorConfig(**predictor)),
         StyleNet(StyleNetConfig(**metadata["config"])),
         metadata.get("work_side", 0),
+        metadata.get("mirror", False),  # versions exported before it have none
     )

@@ -274,23 +274,34 @@ class ServedStyle(nn.Module):
 
 class ServedArbitrary(nn.Module):
     """The `style_arbitrary` model: (image uint8 [B,H,W,3], style_image uint8 [B,H2,W2,3],
-    strength [B,1]) -> uint8 [B,H,W,3]. `work_side` is StyleNet.stylise's."""
+    strength [B,1]) -> uint8 [B,H,W,3]. `work_side` is StyleNet.stylise's; `mirror`, see
+    `style_vector`."""
 
-    def __init__(self, predictor: StylePredictorNet, net: StyleNet, work_side: int = 0) -> None:
+    def __init__(
+        self, predictor: StylePredictorNet, net: StyleNet, work_side: int = 0, mirror: bool = True
+    ) -> None:
         super().__init__()
         self.predictor = predictor.eval()
         self.net = net.eval()
         self.work_side = work_side
+        self.mirror = mirror
         self.config_json = _config_json(net.config)
 
     def forward(
         self, image: torch.Tensor, style_image: torch.Tensor, strength: torch.Tensor
     ) -> torch.Tensor:
         check_strength(strength)
-        style = style_image.permute(0, 3, 1, 2).float() / 255.0
-        vector = self.predictor(square_resize(style, 256))
-        styled = self.net.stylise(image, vector, self.work_side)
+        styled = self.net.stylise(image, self.style_vector(style_image), self.work_side)
         return to_pixels(styled, image, strength)
+
+    def style_vector(self, style_image: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, H, W, 3] -> [B, 100]: the predictor's vector of the style image (center
+        square at 256²); with `mirror`, the mean of it and of its mirror image's (steadier)."""
+        style = square_resize(style_image.permute(0, 3, 1, 2).float() / 255.0, 256)
+        if not self.mirror:
+            return self.predictor(style)
+        vectors = self.predictor(torch.cat([style, style.flip(-1)]))
+        return 0.5 * (vectors[: style.shape[0]] + vectors[style.shape[0] :])
 
 
 def _config_json(config: object) -> str:
