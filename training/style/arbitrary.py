@@ -127,8 +127,10 @@ def folder_styles(spec: str, seed: int = 0, min_side: int = 256) -> dict[str, np
     photos = []
     for path in sorted(Path(folder).rglob("*")):
         try:
-            if is_image(path) and min(Image.open(path).size) >= min_side:
-                photos.append(Photo(str(path), path))
+            if is_image(path):
+                with Image.open(path) as image:  # reads the header only
+                    if min(image.size) >= min_side:
+                        photos.append(Photo(str(path), path))
         except (OSError, Image.DecompressionBombError) as error:
             print(f"--style-dir: skipped {path}: {error}")
     if count and int(count) < len(photos):
@@ -388,6 +390,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     for spec in args.style_dir:
         art |= folder_styles(spec, args.seed)
     pool_styles += list(art.values())
+    art_sha256 = named_arrays_hash(art) if art else None
     print(
         f"style images: {len(pool)} photos, {textures} textures, {args.emoji} emoji grids, "
         f"{len(art)} from --style-dir"
@@ -453,7 +456,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "emoji_grids": args.emoji,
             "style_dirs": args.style_dir,
             "style_dir_images": len(art),
-            "style_dir_sha256": named_arrays_hash(art) if art else None,
+            "style_dir_sha256": art_sha256,
             "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
             "work_side": args.work_side,
