@@ -27,7 +27,14 @@ from training.style.model import (
     pad_for_network,
     parameter_count,
 )
-from training.style.teacher import SHA256, MultiStyle26, TeacherError, check_sha256, model_file
+from training.style.teacher import (
+    SHA256,
+    MultiStyle26,
+    TeacherError,
+    check_sha256,
+    model_file,
+)
+from training.style.teacher import predictor as magenta_predictor
 from training.style.train import (
     Styles,
     StyleSource,
@@ -88,6 +95,19 @@ def test_converted_teacher_matches_onnxruntime() -> None:
     with torch.no_grad():
         got = MultiStyle26()(torch.from_numpy(image), torch.from_numpy(weights)).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("size", [(256, 256), (64, 48)])
+def test_style_vectors_from_onnxruntime_match_the_converted_predictor(size) -> None:
+    """`vectors` (targets and metrics, in ONNX Runtime) equals the differentiable forward."""
+    pytest.importorskip("onnxruntime")
+    images = torch.from_numpy(np.stack([example_image(*size, seed=s) for s in (0, 1)]))
+    images = images.permute(0, 3, 1, 2).float() / 255.0
+    magenta = magenta_predictor()
+    fast = magenta.vectors(images)
+    assert magenta.session is not None
+    with torch.no_grad():
+        torch.testing.assert_close(fast, magenta(images)[1], atol=1e-4, rtol=0)
 
 
 # The served models.

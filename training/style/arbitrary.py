@@ -194,7 +194,7 @@ class StyleImages:
             crops[i] = self.teacher.infer(crops[i : i + 1], self.teacher_weights(rng))[0]
         if len(by_transform):
             others = random_crops(self.photos, len(by_transform), size, rng)
-            vectors = self.magenta(others)[1]
+            vectors = self.magenta.vectors(others)
             crops[by_transform] = self.transform(crops[by_transform], vectors).clamp(0, 1)
         for i in range(count):
             if rng.random() < self.augment:
@@ -418,7 +418,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         for _ in bar:
             styles = sampler.batch(args.batch, args.size, rng)
             with torch.no_grad():
-                vectors = magenta(styles)[1]
+                vectors = magenta.vectors(styles)
             with torch.set_grad_enabled(not args.only_transformer):
                 parts = {"predict": F.mse_loss(student(styles), vectors)}
             total_loss = 0.0 if args.only_transformer else parts["predict"]

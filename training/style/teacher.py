@@ -139,6 +139,18 @@ def without_input_pad(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
+def any_size(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy whose NHWC image input takes any batch, height and width, and whose outputs any
+    batch (ONNX Runtime checks the declared shapes; the graph itself allows them)."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for dim, name in zip(dims, ("batch", "height", "width"), strict=False):
+        dim.dim_param = name
+    for value in model.graph.output:
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    return model
+
+
 def with_outputs(model: onnx.ModelProto, names: tuple[str, ...]) -> onnx.ModelProto:
     """The model with extra graph outputs (intermediate tensors) before its own."""
     own = list(model.graph.output)
@@ -185,15 +197,19 @@ class StylePredictor(nn.Module):
     """Magenta's style predictor, float: images [B, 3, H, W] in [0, 1] -> (features, vector).
 
     `features` are the PREDICT_FEATURES activations [B, C, h, w]; `vector` is [B, 100].
+    `vectors` (no gradients: targets and metrics) runs the same float graph in ONNX Runtime
+    where it is installed, about six times as fast on a CPU, and falls back to `forward`.
     """
 
     def __init__(self) -> None:
         super().__init__()
         model = batchable(dequantize(onnx.load(str(model_file("arbitrary_predict")))))
+        self.float_graph = any_size(model).SerializeToString()  # for ONNX Runtime
         name = model.graph.input[0].name
         content = PREDICT_FEATURES[CONTENT_FEATURE]
         self.early = to_torch(onnx.utils.Extractor(model).extract_model([name], [content]))
         self.net = to_torch(with_outputs(model, PREDICT_FEATURES))
+        self.session = None
 
     def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         *features, vector = self.net(images.permute(0, 2, 3, 1))
@@ -203,9 +219,24 @@ class StylePredictor(nn.Module):
         """Only the content feature (PREDICT_FEATURES[CONTENT_FEATURE]): a third of the cost."""
         return self.early(images.permute(0, 2, 3, 1))
 
+    @torch.no_grad()
+    def vectors(self, images: torch.Tensor) -> torch.Tensor:
+        """The style vectors [B, 100] of images as they are, without gradients."""
+        session = self._session()
+        if session is None:
+            return self(images)[1]
+        feed = {session.get_inputs()[0].name: images.permute(0, 2, 3, 1).contiguous().numpy()}
+        vector = session.run([session.get_outputs()[0].name], feed)[0]
+        return torch.from_numpy(vector).reshape(images.shape[0], STYLE_DIM)
+
     def vector(self, images: torch.Tensor) -> torch.Tensor:
         """The style vector of images, resized to the predictor's 256² (as it was trained)."""
-        return self(resize_square(images, PREDICT_SIZE))[1]
+        return self.vectors(resize_square(images, PREDICT_SIZE))
+
+    def _session(self):
+        if self.session is None:
+            self.session = ort_session(self.float_graph)
+        return self.session
 
 
 class ArbitraryTransform(nn.Module):
@@ -260,14 +291,19 @@ class MultiStyle26(nn.Module):
 
     def _session(self):
         if self.session is None:
-            try:
-                import onnxruntime
-            except ImportError:
-                return None
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = torch.get_num_threads()
-            self.session = onnxruntime.InferenceSession(str(self.path), options)
+            self.session = ort_session(str(self.path))
         return self.session
+
+
+def ort_session(model: str | bytes):
+    """An ONNX Runtime CPU session (as many threads as torch's), or None without it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
