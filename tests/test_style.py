@@ -179,24 +179,32 @@ def test_arbitrary_style_vector_is_the_same_for_a_mirrored_style_image() -> None
     assert not torch.allclose(predictor.eval()(square), predictor(square.flip(-1)))
 
 
-def test_a_wider_predictor_starts_afresh_and_keeps_the_transformer(tmp_path: Path) -> None:
+def test_a_wider_predictor_keeps_its_vectors_and_the_transformer(tmp_path: Path) -> None:
+    """--init with wider --predictor-widths widens the predictor (the same vectors to start);
+    other stages start it afresh; the transformer is kept either way."""
     from training.style.arbitrary import load_init
 
     old = ServedArbitrary(StylePredictorNet(PredictorConfig(widths=(8, 8))), tiny_net(100, True))
     path = tmp_path / "model.pt"
     torch.jit.script(old.eval()).save(str(path))
+    styles = torch.rand(2, 3, 32, 32)
     torch.manual_seed(1)
     same = ServedArbitrary(StylePredictorNet(PredictorConfig(widths=(8, 8))), tiny_net(100, True))
     load_init(same, path, (8, 8))
     for key, value in old.state_dict().items():
         torch.testing.assert_close(same.state_dict()[key], value)
-    wider = ServedArbitrary(StylePredictorNet(PredictorConfig(widths=(8, 16))), tiny_net(100, True))
-    for p in wider.net.parameters():
-        torch.nn.init.zeros_(p)
-    load_init(wider, path, (8, 8))
-    for key, value in old.net.state_dict().items():
-        torch.testing.assert_close(wider.net.state_dict()[key], value)
-    assert wider.predictor.config.widths == (8, 16)
+    for widths, kept in [((8, 16), True), ((12, 16), True), ((8, 8, 8), False)]:
+        new = ServedArbitrary(StylePredictorNet(PredictorConfig(widths)), tiny_net(100, True))
+        for p in new.net.parameters():
+            torch.nn.init.zeros_(p)
+        load_init(new, path, (8, 8))
+        for key, value in old.net.state_dict().items():
+            torch.testing.assert_close(new.net.state_dict()[key], value)
+        assert new.predictor.config.widths == widths
+        with torch.no_grad():
+            same_vectors = torch.allclose(new.predictor.eval()(styles), old.predictor(styles))
+        assert same_vectors == kept, widths
+        assert parameter_count(new.predictor) > parameter_count(old.predictor)
 
 
 @pytest.mark.parametrize("name", ["recolour", "invert", "mosaic"])

@@ -54,6 +54,7 @@ from training.style.train import (
     Budget,
     add_run_arguments,
     center_square,
+    grow_into,
     loss_weights,
     random_crops,
     summarize,
@@ -279,15 +280,37 @@ def transformer_losses(
 
 
 def load_init(served: ServedArbitrary, path: Path, widths: tuple[int, ...]) -> None:
-    """Load an exported model's weights; the predictor's only if its widths are the same
-    (otherwise the predictor starts afresh and the transformer is kept)."""
+    """Load an exported model's weights (its predictor's stages `widths`). The transformer
+    is kept; a predictor with as many stages, none narrower, is widened (`widen_predictor`),
+    and one of other stages starts afresh."""
     state = torch.jit.load(str(path)).state_dict()
-    if widths == served.predictor.config.widths:
+    new = served.predictor.config.widths
+    if widths == new:
         served.load_state_dict(state)
         return
-    print(f"predictor widths {widths} -> {served.predictor.config.widths}: a new predictor")
-    transformer = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
-    served.net.load_state_dict(transformer)
+    served.net.load_state_dict(_prefixed(state, "net."))
+    if len(widths) == len(new) and all(w <= n for w, n in zip(widths, new, strict=True)):
+        print(f"predictor widths {widths} -> {new}: widened (the same vectors to start)")
+        widen_predictor(served.predictor, _prefixed(state, "predictor."))
+    else:
+        print(f"predictor widths {widths} -> {new}: a new predictor")
+
+
+def _prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+
+
+def widen_predictor(predictor: StylePredictorNet, state: dict[str, torch.Tensor]) -> None:
+    """Load a narrower predictor's `state` into `predictor` so that it computes the same
+    vectors: the stages by `grow_into`, and the head's columns (mean-pooled channels, then
+    max-pooled) moved to their new places; the new channels' columns start at zero."""
+    grow_into(predictor, state)
+    old, head = state["head.weight"], predictor.head.weight
+    old_channels, channels = old.shape[1] // 2, head.shape[1] // 2
+    with torch.no_grad():
+        head.zero_()
+        head[:, :old_channels] = old[:, :old_channels]
+        head[:, channels : channels + old_channels] = old[:, old_channels:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,8 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         "--predictor-widths",
         type=lambda text: tuple(int(w) for w in text.split(",")),
         default=PredictorConfig.widths,
-        help="channels of the student predictor's stages, comma-separated (a change "
-        "starts the predictor afresh)",
+        help="channels of the student predictor's stages, comma-separated (wider ones "
+        "widen --init's predictor; other stages start it afresh)",
     )
     parser.add_argument(
         "--augment",

@@ -311,14 +311,20 @@ def widen(net: StyleNet, half: int, quarter: int) -> StyleNet:
     if (half, quarter) == (net.config.half, net.config.quarter):
         return net
     wider = StyleNet(StyleNetConfig(**{**asdict(net.config), "half": half, "quarter": quarter}))
-    state = net.state_dict()
-    with torch.no_grad():
-        for key, value in wider.state_dict().items():
-            old = state[key]
-            if value.dim() == 4:  # a convolution [out, in, k, k]: new inputs skip old outputs
-                value[: old.shape[0], old.shape[1] :] = 0
-            value[tuple(slice(0, n) for n in old.shape)] = old
+    grow_into(wider, net.state_dict())
     return wider
+
+
+@torch.no_grad()
+def grow_into(wider: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Copy each tensor of `state` into the leading slice of `wider`'s (same or larger):
+    a convolution's new input channels start at zero for its old output channels, so the
+    old channels compute what they did, and new ones keep their fresh initialisation."""
+    for key, value in wider.state_dict().items():
+        old = state[key]
+        if value.dim() == 4:  # a convolution [out, in, k, k]: new inputs skip old outputs
+            value[: old.shape[0], old.shape[1] :] = 0
+        value[tuple(slice(0, n) for n in old.shape)] = old
 
 
 def main(argv: list[str] | None = None) -> int:
