@@ -100,7 +100,6 @@ def test_converted_teacher_matches_onnxruntime() -> None:
 @pytest.mark.parametrize("size", [(256, 256), (64, 48)])
 def test_style_vectors_from_onnxruntime_match_the_converted_predictor(size) -> None:
     """`vectors` (targets and metrics, in ONNX Runtime) equals the differentiable forward."""
-    pytest.importorskip("onnxruntime")
     images = torch.from_numpy(np.stack([example_image(*size, seed=s) for s in (0, 1)]))
     images = images.permute(0, 3, 1, 2).float() / 255.0
     magenta = magenta_predictor()
