@@ -458,6 +458,31 @@ def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     assert changed(first, predictor, "predictor.") and not changed(first, predictor, "net.")
     metadata = json.loads((tmp_path / "predictor" / "1" / "metadata.json").read_text())
     assert metadata["style_dirs"] == [str(art)] and metadata["style_dir_images"] == 2
+    both = train("end-to-end", *init, "--end-to-end")
+    assert changed(first, both, "predictor.") and changed(first, both, "net.")
+    assert json.loads((tmp_path / "end-to-end" / "1" / "metadata.json").read_text())["end_to_end"]
+
+
+def test_end_to_end_training_lets_the_transformer_losses_teach_the_predictor() -> None:
+    """--end-to-end conditions the transformer on the student predictor's vectors, so its
+    losses reach the predictor; by default they stop at Magenta's vectors."""
+    from training.style.arbitrary import transformer_losses
+    from training.style.teacher import ArbitraryTransform
+
+    torch.manual_seed(0)
+    student, net = StylePredictorNet(PredictorConfig(widths=(8, 8))), tiny_net(100, True)
+    transform, loss = ArbitraryTransform(), StyleLoss(loss_network("predictor"), LossWeights())
+    styles, content = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    vectors = magenta_predictor().vectors(styles)
+
+    def predictor_gradient(end_to_end: bool) -> float:
+        student.zero_grad(set_to_none=False)
+        condition = student(styles) if end_to_end else None
+        transformer_losses(net, transform, loss, content, vectors, condition)["total"].backward()
+        return sum(float(p.grad.abs().sum()) for p in student.parameters() if p.grad is not None)
+
+    assert predictor_gradient(end_to_end=False) == 0.0
+    assert predictor_gradient(end_to_end=True) > 0.0
 
 
 def test_emoji_sheets_tile_glyphs_into_style_images() -> None:

@@ -10,7 +10,9 @@ Two students are distilled in one loop, each step on a fresh batch:
 - `StyleNet` (conditioned on a 100-d vector) learns Magenta's arbitrary transformer:
   given a photo crop and the teacher's vector of a style image, match the teacher's
   output (L1) under the perceptual loss (Gram matrices and style vector of that output,
-  content of the photo).
+  content of the photo). With `--end-to-end` it is conditioned on the student predictor's
+  vector instead, and its losses train the predictor too: the vector errors that show in
+  the output cost more than those that do not.
 
 The served model (`ServedArbitrary`) chains the two students: style image -> vector ->
 stylised photo. Neither teacher is part of it. After each epoch it is exported to `--out`
@@ -267,13 +269,16 @@ def transformer_losses(
     loss: StyleLoss,
     content: torch.Tensor,
     vectors: torch.Tensor,
+    condition: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """The transformer's losses on content crops styled after the teacher's `vectors`:
-    perceptual (against the teacher's output) and L1 to that output (`distil`)."""
+    perceptual (against the teacher's output) and L1 to that output (`distil`). The student
+    is conditioned on `condition` (default: the same vectors; --end-to-end: the student
+    predictor's, so that the losses reach the predictor too)."""
     with torch.no_grad():
         target_images = transform(content, vectors)
         target = loss.target_of_outputs(target_images)
-    output = net(content, vectors)
+    output = net(content, vectors if condition is None else condition)
     parts = loss(output, content, target)
     parts["distil"] = F.l1_loss(output, target_images)
     return parts
@@ -374,6 +379,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train the transformer alone; the predictor stays as it is",
     )
+    only.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="train both, the transformer on the student predictor's vectors: the "
+        "transformer's losses also teach the predictor which vector errors show",
+    )
     args = parser.parse_args(argv)
     if unknown := set(args.views) - set(VIEWS):
         parser.error(f"unknown --views {', '.join(sorted(unknown))}; known: {', '.join(VIEWS)}")
@@ -443,11 +454,13 @@ def run(args: argparse.Namespace, command: str) -> int:
             with torch.no_grad():
                 vectors = magenta.vectors(styles)
             with torch.set_grad_enabled(not args.only_transformer):
-                parts = {"predict": F.mse_loss(student(styles), vectors)}
+                predicted = student(styles)
+                parts = {"predict": F.mse_loss(predicted, vectors)}
             total_loss = 0.0 if args.only_transformer else parts["predict"]
             if not args.only_predictor:
                 content = random_crops(pool, args.batch, args.size, rng)
-                parts.update(transformer_losses(net, transform, loss, content, vectors))
+                condition = predicted if args.end_to_end else None
+                parts.update(transformer_losses(net, transform, loss, content, vectors, condition))
                 total_loss = total_loss + parts["total"] + args.distil * parts["distil"]
             optimizer.zero_grad(set_to_none=True)
             total_loss.backward()
@@ -476,6 +489,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "augment": args.augment,
             "views": list(args.views),
             "arbitrary_restyles": args.arbitrary_restyles,
+            "end_to_end": args.end_to_end,
             "emoji_grids": args.emoji,
             "style_dirs": args.style_dir,
             "style_dir_images": len(art),
