@@ -325,23 +325,6 @@ def test_training_from_one_image_moves_towards_it() -> None:
     assert after < 0.95 * before, (before, after)
 
 
-def test_a_distilled_style_can_aim_its_vector_at_the_style_reference() -> None:
-    """--vector-target style: a distilled sample keeps the teacher's Gram targets of its own
-    crop, but its style-vector target is the style's reference, the same for every crop."""
-    torch.manual_seed(0)
-    loss = StyleLoss(loss_network("predictor"), LossWeights())
-    photos = [np.random.default_rng(i).integers(0, 256, (80, 80, 3), np.uint8) for i in range(4)]
-    crops, index = torch.rand(2, 3, 64, 64), torch.zeros(2, dtype=torch.long)
-    source = [StyleSource("ink", "teacher:3")]
-    by_output = Styles(source, loss, photos, 64).batch_targets(crops, index, loss)[0]
-    to_style = Styles(source, loss, photos, 64, "style")
-    by_style = to_style.batch_targets(crops, index, loss)[0]
-    torch.testing.assert_close(by_style.vectors, to_style.references[[0, 0]])
-    assert not torch.allclose(by_output.vectors, by_style.vectors, atol=1e-3)
-    for ours, theirs in zip(by_style.grams, by_output.grams, strict=True):
-        torch.testing.assert_close(ours, theirs)
-
-
 def test_loss_weights_come_from_the_command_line() -> None:
     import argparse
 

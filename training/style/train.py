@@ -132,26 +132,11 @@ def random_crops(
     return torch.cat(crops)
 
 
-VECTOR_TARGETS = ("output", "style")
-
-
 class Styles:
-    """The style targets and references of a list of sources. A distilled style's sample is
-    matched against the teacher's output of the same crop; its style vector against that
-    output's (`vector_target` "output") or against the style's reference ("style")."""
+    """The style targets and references of a list of sources."""
 
-    def __init__(
-        self,
-        sources: list[StyleSource],
-        loss: StyleLoss,
-        photos,
-        size: int,
-        vector_target: str = "output",
-    ) -> None:
-        if vector_target not in VECTOR_TARGETS:
-            raise ValueError(f"vector_target {vector_target!r}: one of {VECTOR_TARGETS}")
+    def __init__(self, sources: list[StyleSource], loss: StyleLoss, photos, size: int) -> None:
         self.sources = sources
-        self.vector_target = vector_target
         self.teacher = MultiStyle26() if any(s.teacher_index is not None for s in sources) else None
         rng = np.random.default_rng(0)
         reference_crops = random_crops(photos, 8, size, rng)
@@ -195,8 +180,7 @@ class Styles:
         rows = torch.nonzero(is_teacher).flatten()
         for layer, g in enumerate(teacher_target.grams):  # match the teacher's own output
             target.grams[layer][rows] = g
-        if self.vector_target == "output":
-            target.vectors[rows] = teacher_target.vectors
+        target.vectors[rows] = teacher_target.vectors
         return target, outputs, is_teacher
 
 
@@ -356,14 +340,6 @@ def main(argv: list[str] | None = None) -> int:
     add_run_arguments(parser, "style")
     parser.add_argument("--loss-network", default="predictor", choices=["predictor", "vgg16"])
     parser.add_argument("--vgg-weights", type=Path, help="torchvision vgg16 state dict (local)")
-    parser.add_argument(
-        "--vector-target",
-        choices=VECTOR_TARGETS,
-        default="output",
-        help="what a distilled style's style-vector loss aims at: the teacher's output of the "
-        "same crop (output), or the style's reference, its mean over photo crops (style: "
-        "every picture gets the style's look, as an image style's does)",
-    )
     parser.add_argument("--eval", action="store_true", help="only evaluate --init, then exit")
     args = parser.parse_args(argv)
     return run(args, "atelier train style " + shlex.join(sys.argv[1:] if argv is None else argv))
@@ -444,7 +420,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         f"network: {parameter_count(net):,} parameters; photos: {len(train_photos)} train, "
         f"{len(held_out)} held out"
     )
-    styles = Styles(sources, loss, list(train_photos.values()), args.size, args.vector_target)
+    styles = Styles(sources, loss, list(train_photos.values()), args.size)
     if args.eval:
         metrics = evaluate(net, styles, held_out)
         print(json.dumps({"metrics": metrics, "mean": summarize(metrics)}, indent=2))
@@ -493,7 +469,6 @@ def run(args: argparse.Namespace, command: str) -> int:
             "work_side": args.work_side,
             "seconds": round(time.time() - started),
             "loss_network": args.loss_network,
-            "vector_target": args.vector_target,
             "config": asdict(net.config),
             "parameters": parameter_count(net),
             "styles": [
