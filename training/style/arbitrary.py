@@ -11,8 +11,8 @@ Two students are distilled in one loop, each step on a fresh batch:
   given a photo crop and the teacher's vector of a style image, match the teacher's
   output (L1) under the perceptual loss (Gram matrices and style vector of that output,
   content of the photo). With `--end-to-end` it is conditioned on the student predictor's
-  vector instead, and its losses train the predictor too: the vector errors that show in
-  the output cost more than those that do not.
+  vector instead, and its losses train the predictor too (unless `--only-transformer`):
+  the vector errors that show in the output cost more than those that do not.
 
 The served model (`ServedArbitrary`) chains the two students: style image -> vector ->
 stylised photo. Neither teacher is part of it. After each epoch it is exported to `--out`
@@ -379,13 +379,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train the transformer alone; the predictor stays as it is",
     )
-    only.add_argument(
+    parser.add_argument(
         "--end-to-end",
         action="store_true",
-        help="train both, the transformer on the student predictor's vectors: the "
-        "transformer's losses also teach the predictor which vector errors show",
+        help="condition the transformer on the student predictor's vectors, not Magenta's: "
+        "it learns to make the most of them, and (unless --only-transformer) its losses "
+        "also teach the predictor which vector errors show",
     )
     args = parser.parse_args(argv)
+    if args.end_to_end and args.only_predictor:
+        parser.error("--end-to-end trains the transformer: it cannot go with --only-predictor")
     if unknown := set(args.views) - set(VIEWS):
         parser.error(f"unknown --views {', '.join(sorted(unknown))}; known: {', '.join(VIEWS)}")
     command = "atelier train style-arbitrary " + shlex.join(sys.argv[1:] if argv is None else argv)
