@@ -461,6 +461,8 @@ def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     both = train("end-to-end", *init, "--end-to-end")
     assert changed(first, both, "predictor.") and changed(first, both, "net.")
     assert json.loads((tmp_path / "end-to-end" / "1" / "metadata.json").read_text())["end_to_end"]
+    adapted = train("adapted", *init, "--only-transformer", "--end-to-end")
+    assert changed(first, adapted, "net.") and not changed(first, adapted, "predictor.")
 
 
 def test_end_to_end_training_lets_the_transformer_losses_teach_the_predictor() -> None:
