@@ -15,7 +15,13 @@ from tritonclient.grpc import model_config_pb2
 from deploy.contracts import STYLE, STYLE_ARBITRARY
 from training.export import run_module
 from training.style.export import arbitrary_inputs, example_image, export_style, style_inputs
-from training.style.losses import LossNetworkUnavailable, LossWeights, StyleLoss, loss_network
+from training.style.losses import (
+    LossNetworkUnavailable,
+    LossWeights,
+    StyleLoss,
+    StyleTarget,
+    loss_network,
+)
 from training.style.model import (
     PredictorConfig,
     ServedArbitrary,
@@ -465,17 +471,26 @@ def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     assert changed(first, adapted, "net.") and not changed(first, adapted, "predictor.")
 
 
-def test_end_to_end_training_lets_the_transformer_losses_teach_the_predictor() -> None:
-    """--end-to-end conditions the transformer on the student predictor's vectors, so its
-    losses reach the predictor; by default they stop at Magenta's vectors."""
-    from training.style.arbitrary import transformer_losses
+@pytest.fixture(scope="module")
+def arbitrary_losses():
+    """The real teacher, perceptual loss and tiny students for `transformer_losses`."""
     from training.style.teacher import ArbitraryTransform
 
     torch.manual_seed(0)
     student, net = StylePredictorNet(PredictorConfig(widths=(8, 8))), tiny_net(100, True)
     transform, loss = ArbitraryTransform(), StyleLoss(loss_network("predictor"), LossWeights())
     styles, content = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
-    vectors = magenta_predictor().vectors(styles)
+    return student, net, transform, loss, styles, content, magenta_predictor().vectors(styles)
+
+
+def test_end_to_end_training_lets_the_transformer_losses_teach_the_predictor(
+    arbitrary_losses,
+) -> None:
+    """--end-to-end conditions the transformer on the student predictor's vectors, so its
+    losses reach the predictor; by default they stop at Magenta's vectors."""
+    from training.style.arbitrary import transformer_losses
+
+    student, net, transform, loss, styles, content, vectors = arbitrary_losses
 
     def predictor_gradient(end_to_end: bool) -> float:
         student.zero_grad(set_to_none=False)
@@ -485,6 +500,30 @@ def test_end_to_end_training_lets_the_transformer_losses_teach_the_predictor() -
 
     assert predictor_gradient(end_to_end=False) == 0.0
     assert predictor_gradient(end_to_end=True) > 0.0
+
+
+def test_the_vector_loss_can_aim_at_the_style_image(arbitrary_losses) -> None:
+    """--vector-target style changes the style-vector term alone: it aims at the style
+    image's vector instead of the teacher output's."""
+    from training.style.arbitrary import transformer_losses
+
+    _, net, transform, loss, _, content, vectors = arbitrary_losses
+
+    def parts(vector_target: str) -> dict[str, float]:
+        torch.manual_seed(1)  # the same random shift of the loss network's view
+        with torch.no_grad():
+            found = transformer_losses(net, transform, loss, content, vectors, None, vector_target)
+        return {k: float(v) for k, v in found.items()}
+
+    by_output, by_style = parts("output"), parts("style")
+    assert by_style["vector"] != pytest.approx(by_output["vector"], rel=1e-3)
+    for part in ("style", "content", "tv", "distil"):
+        assert by_style[part] == pytest.approx(by_output[part])
+    torch.manual_seed(1)
+    with torch.no_grad():
+        grams = loss.target_of_outputs(transform(content, vectors)).grams
+        expected = loss(net(content, vectors), content, StyleTarget(grams, vectors))["vector"]
+    assert by_style["vector"] == pytest.approx(float(expected))
 
 
 def test_emoji_sheets_tile_glyphs_into_style_images() -> None:

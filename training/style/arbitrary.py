@@ -41,7 +41,7 @@ from deploy.contracts import STYLE_ARBITRARY
 from training.data.hashing import named_arrays_hash
 from training.data.photos import Photo, all_photos, is_image, load_photos, load_rgb, split
 from training.export import CHECKPOINT_FILE, save_checkpoint
-from training.style.losses import StyleLoss, loss_network
+from training.style.losses import StyleLoss, StyleTarget, loss_network
 from training.style.model import (
     STYLE_DIM,
     PredictorConfig,
@@ -270,14 +270,19 @@ def transformer_losses(
     content: torch.Tensor,
     vectors: torch.Tensor,
     condition: torch.Tensor | None = None,
+    vector_target: str = "output",
 ) -> dict[str, torch.Tensor]:
     """The transformer's losses on content crops styled after the teacher's `vectors`:
     perceptual (against the teacher's output) and L1 to that output (`distil`). The student
     is conditioned on `condition` (default: the same vectors; --end-to-end: the student
-    predictor's, so that the losses reach the predictor too)."""
+    predictor's, so that the losses reach the predictor too). The style-vector term aims at
+    the teacher output's vector (`vector_target` "output") or at the style image's own
+    ("style": what style distance measures)."""
     with torch.no_grad():
         target_images = transform(content, vectors)
         target = loss.target_of_outputs(target_images)
+    if vector_target == "style":
+        target = StyleTarget(target.grams, vectors)
     output = net(content, vectors if condition is None else condition)
     parts = loss(output, content, target)
     parts["distil"] = F.l1_loss(output, target_images)
@@ -386,6 +391,13 @@ def main(argv: list[str] | None = None) -> int:
         "it learns to make the most of them, and (unless --only-transformer) its losses "
         "also teach the predictor which vector errors show",
     )
+    parser.add_argument(
+        "--vector-target",
+        choices=("output", "style"),
+        default="output",
+        help="what the transformer's style-vector loss aims at: the vector of the teacher's "
+        "output (output) or of the style image itself (style, what style distance measures)",
+    )
     args = parser.parse_args(argv)
     if args.end_to_end and args.only_predictor:
         parser.error("--end-to-end trains the transformer: it cannot go with --only-predictor")
@@ -463,7 +475,11 @@ def run(args: argparse.Namespace, command: str) -> int:
             if not args.only_predictor:
                 content = random_crops(pool, args.batch, args.size, rng)
                 condition = predicted if args.end_to_end else None
-                parts.update(transformer_losses(net, transform, loss, content, vectors, condition))
+                parts.update(
+                    transformer_losses(
+                        net, transform, loss, content, vectors, condition, args.vector_target
+                    )
+                )
                 total_loss = total_loss + parts["total"] + args.distil * parts["distil"]
             optimizer.zero_grad(set_to_none=True)
             total_loss.backward()
@@ -493,6 +509,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "views": list(args.views),
             "arbitrary_restyles": args.arbitrary_restyles,
             "end_to_end": args.end_to_end,
+            "vector_target": args.vector_target,
             "emoji_grids": args.emoji,
             "style_dirs": args.style_dir,
             "style_dir_images": len(art),
