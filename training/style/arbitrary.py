@@ -13,6 +13,8 @@ Two students are distilled in one loop, each step on a fresh batch:
   content of the photo). With `--end-to-end` it is conditioned on the student predictor's
   vector instead, and its losses train the predictor too (unless `--only-transformer`):
   the vector errors that show in the output cost more than those that do not.
+  `--vector-target style` aims its style-vector term at the style image's own vector (which
+  style distance measures) instead of the teacher output's.
 
 The served model (`ServedArbitrary`) chains the two students: style image -> vector ->
 stylised photo. Neither teacher is part of it. After each epoch it is exported to `--out`
