@@ -77,14 +77,14 @@ def add_version_commands(jobs: argparse._SubParsersAction) -> None:
     publish.add_argument(
         "--work-side",
         type=int,
-        help="style models, from a checkpoint: style larger images at this longest side "
-        "and resize the result back (0: full size; default: the checkpoint's)",
+        help="style models: style larger images at this longest side "
+        "and resize the result back (0: full size; default: the source's)",
     )
     publish.add_argument(
         "--mirror",
         action=argparse.BooleanOptionalAction,
-        help="style_arbitrary, from a checkpoint: average the style vectors of the style "
-        "image and of its mirror image (default: the checkpoint's; off before it existed)",
+        help="style_arbitrary: average the style vectors of the style "
+        "image and of its mirror image (default: the source's; off before it existed)",
     )
     rollback = jobs.add_parser("rollback", help="serve an earlier version (default: the previous)")
     rollback.add_argument("model")

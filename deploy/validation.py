@@ -104,23 +104,24 @@ class Profile:
 
     def stage(self, source: Path, staging: Path, settings: dict[str, Any] | None = None) -> None:
         """Put `model.pt` and `metadata.json` for `source` into `staging`: a version folder
-        is copied, a training checkpoint (training/export.py) is exported, with `settings`
-        in place of its own."""
-        self.check_settings(source, settings or {})
-        if source.is_dir():
+        is copied, a training checkpoint (training/export.py) is exported; with `settings`,
+        either is exported again with them in place of its own."""
+        settings = settings or {}
+        self.check_settings(settings)
+        if source.is_dir() and not settings:
             copy_version(source, staging)
+        elif source.is_dir():
+            metadata = {**json.loads((source / METADATA_FILE).read_text()), **settings}
+            export_weights(self, self.eager(source).state_dict(), metadata, staging)
         else:
             refuse_bare_torchscript(source)
-            export_checkpoint(self, source, staging, settings or {})
+            export_checkpoint(self, source, staging, settings)
 
-    def check_settings(self, source: Path, settings: dict[str, Any]) -> None:
-        """Refuse settings the model lacks, and settings for an already exported folder."""
+    def check_settings(self, settings: dict[str, Any]) -> None:
+        """Refuse settings the model lacks."""
         if unknown := sorted(set(settings) - set(self.settings)):
             known = ", ".join(self.settings) or "none"
             message = f"{self.contract.name} has no setting {', '.join(unknown)} (it has: {known})"
-            raise ValidationError("export", message)
-        if settings and source.is_dir():
-            message = "settings change how a checkpoint is exported; give the training checkpoint"
             raise ValidationError("export", message)
 
     def missing_metadata(self, metadata: dict[str, Any]) -> list[str]:
@@ -170,7 +171,7 @@ class GanProfile(Profile):
     contract = GAN
 
     def stage(self, source: Path, staging: Path, settings: dict[str, Any] | None = None) -> None:
-        self.check_settings(source, settings or {})
+        self.check_settings(settings or {})
         if source.is_dir():
             copy_version(source, staging)
         else:  # a training checkpoint of `atelier train gan`
@@ -227,9 +228,8 @@ def refuse_bare_torchscript(source: Path) -> None:
 def export_checkpoint(
     profile: Profile, source: Path, staging: Path, settings: dict[str, Any]
 ) -> None:
-    """Export a `save_checkpoint` record into `staging` with `settings` in its metadata
-    (export_model checks the parity)."""
-    from training.export import export_model, load_checkpoint
+    """Export a `save_checkpoint` record into `staging` with `settings` in its metadata."""
+    from training.export import load_checkpoint
 
     name = profile.contract.name
     try:
@@ -240,9 +240,19 @@ def export_checkpoint(
     if record["model"] != name:
         raise ValidationError("export", f"{source} is a {record['model']} checkpoint, not {name}")
     metadata = {**record["metadata"], **settings, "checkpoint": str(source)}
+    export_weights(profile, record["state_dict"], metadata, staging)
+
+
+def export_weights(
+    profile: Profile, weights: dict[str, torch.Tensor], metadata: dict[str, Any], staging: Path
+) -> None:
+    """Export the network `metadata` describes, with `weights`, into `staging`
+    (export_model checks the parity)."""
+    from training.export import export_model
+
     try:
         module = profile.build_eager(metadata)
-        module.load_state_dict(record["state_dict"])
+        module.load_state_dict(weights)
         inputs = profile.example_inputs(metadata)
         export_model(module, profile.contract, inputs, staging, metadata)
     except Exception as error:

@@ -87,14 +87,30 @@ def test_a_training_checkpoint_is_exported_then_validated(model: str, tmp_path: 
         np.testing.assert_array_equal(staged[name], value)
 
 
+@pytest.mark.parametrize("source", ["checkpoint", "version folder"])
 @pytest.mark.parametrize("model", ["style", "style_arbitrary"])
-def test_a_checkpoint_is_exported_with_a_new_work_side(model: str, tmp_path: Path) -> None:
-    checkpoint = live_checkpoint(model, tmp_path / "run" / "checkpoint.pt")
+def test_a_new_work_side_exports_the_same_weights_again(
+    model: str, source: str, tmp_path: Path
+) -> None:
+    """A checkpoint or a published version folder is exported with another work side: the
+    setting changes, the weights do not (same output below the side, another above it)."""
+    if source == "checkpoint":
+        path = live_checkpoint(model, tmp_path / "run" / "checkpoint.pt")
+    else:
+        path = live_copy(model, tmp_path / "candidate")
     (tmp_path / "staging").mkdir()
-    profile_for(model).stage(checkpoint, tmp_path / "staging", {"work_side": 24})
+    profile = profile_for(model)
+    profile.stage(path, tmp_path / "staging", {"work_side": 24})
     metadata = json.loads((tmp_path / "staging" / "metadata.json").read_text())
     assert metadata["work_side"] == 24
-    assert torch.jit.load(str(tmp_path / "staging" / "model.pt")).work_side == 24
+    staged = torch.jit.load(str(tmp_path / "staging" / "model.pt"))
+    assert staged.work_side == 24
+    live = torch.jit.load(str(ModelRepository(MODEL_REPOSITORY).live(model).path / "model.pt"))
+    inputs = profile.example_inputs(metadata)
+    for side, same in ((24, True), (40, False)):
+        sized = {**inputs, "image": inputs["image"][:, :side, :side]}
+        outputs = [run_module(m, profile.contract, sized)["image"] for m in (staged, live)]
+        assert np.array_equal(*outputs) is same
 
 
 def test_a_style_arbitrary_checkpoint_is_exported_with_mirror(tmp_path: Path) -> None:
@@ -113,22 +129,14 @@ def test_a_style_arbitrary_checkpoint_is_exported_with_mirror(tmp_path: Path) ->
     assert not np.array_equal(outputs[False], outputs[True])
 
 
-@pytest.mark.parametrize(
-    ("model", "folder", "refusal"),
-    [
-        ("style", True, "give the training checkpoint"),
-        ("music", False, "music has no setting work_side"),
-    ],
-)
-def test_settings_are_refused_where_they_do_not_apply(
-    model: str, folder: bool, refusal: str, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize("folder", [True, False])
+def test_settings_are_refused_where_they_do_not_apply(folder: bool, tmp_path: Path) -> None:
     if folder:
-        source = live_copy(model, tmp_path / "candidate")
+        source = live_copy("music", tmp_path / "candidate")
     else:
-        source = live_checkpoint(model, tmp_path / "run" / "checkpoint.pt")
-    with pytest.raises(ValidationError, match=refusal) as refused:
-        profile_for(model).stage(source, tmp_path / "staging", {"work_side": 24})
+        source = live_checkpoint("music", tmp_path / "run" / "checkpoint.pt")
+    with pytest.raises(ValidationError, match="music has no setting work_side") as refused:
+        profile_for("music").stage(source, tmp_path / "staging", {"work_side": 24})
     assert refused.value.step == "export"
 
 
