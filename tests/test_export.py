@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from deploy.contracts import GAN
-from training.export import MODEL_FILE, export_model, run_module
+from training.export import MODEL_FILE, export_model, lineage, run_module
 from training.gan.export import example_inputs, export_untrained
 from training.gan.model import Generator, GeneratorConfig, ServedGenerator
 
@@ -55,3 +55,14 @@ def test_export_refuses_a_contract_breach(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="dtype"):
         export_model(WrongDtype(), GAN, example_inputs(), tmp_path / "1", {})
     assert not (tmp_path / "1" / MODEL_FILE).exists()
+
+
+def test_lineage_continues_the_commands_and_steps_of_the_version_before() -> None:
+    """A run from --init records the commands behind its start, oldest first, and all steps;
+    versions from before `training_commands` had only `training_command`."""
+    first = lineage({}, "train a", 10)
+    assert first == {"steps_total": 10, "training_commands": ["train a"]}
+    second = lineage({**first, "steps": 10}, "train b", 5)
+    assert second == {"steps_total": 15, "training_commands": ["train a", "train b"]}
+    old = lineage({"training_command": "train old", "steps": 7}, "train c", 1)
+    assert old == {"steps_total": 8, "training_commands": ["train old", "train c"]}

@@ -185,31 +185,58 @@ def test_arbitrary_style_vector_is_the_same_for_a_mirrored_style_image() -> None
 
 
 def test_a_wider_predictor_keeps_its_vectors_and_the_transformer(tmp_path: Path) -> None:
-    """--init with wider --predictor-widths widens the predictor (the same vectors to start);
-    other stages start it afresh; the transformer is kept either way."""
+    """--init with wider --predictor-widths or more --predictor-pooled-stages widens the
+    predictor (the same vectors to start); other stages start it afresh; the transformer is
+    kept either way."""
     from training.style.arbitrary import load_init
 
-    old = ServedArbitrary(StylePredictorNet(PredictorConfig(widths=(8, 8))), tiny_net(100, True))
+    config = PredictorConfig(widths=(8, 8))
+    old = ServedArbitrary(StylePredictorNet(config), tiny_net(100, True))
     path = tmp_path / "model.pt"
     torch.jit.script(old.eval()).save(str(path))
     styles = torch.rand(2, 3, 32, 32)
     torch.manual_seed(1)
     same = ServedArbitrary(StylePredictorNet(PredictorConfig(widths=(8, 8))), tiny_net(100, True))
-    load_init(same, path, (8, 8))
+    load_init(same, path, config)
     for key, value in old.state_dict().items():
         torch.testing.assert_close(same.state_dict()[key], value)
-    for widths, kept in [((8, 16), True), ((12, 16), True), ((8, 8, 8), False)]:
-        new = ServedArbitrary(StylePredictorNet(PredictorConfig(widths)), tiny_net(100, True))
+    for widths, pooled, kept in [
+        ((8, 16), 1, True),
+        ((12, 16), 1, True),
+        ((8, 8), 2, True),
+        ((12, 16), 2, True),
+        ((8, 8, 8), 1, False),
+    ]:
+        predictor = StylePredictorNet(PredictorConfig(widths, pooled_stages=pooled))
+        new = ServedArbitrary(predictor, tiny_net(100, True))
         for p in new.net.parameters():
             torch.nn.init.zeros_(p)
-        load_init(new, path, (8, 8))
+        load_init(new, path, config)
         for key, value in old.net.state_dict().items():
             torch.testing.assert_close(new.net.state_dict()[key], value)
         assert new.predictor.config.widths == widths
         with torch.no_grad():
-            same_vectors = torch.allclose(new.predictor.eval()(styles), old.predictor(styles))
-        assert same_vectors == kept, widths
+            vectors = new.predictor.eval()(styles)
+            same_vectors = torch.allclose(vectors, old.predictor(styles), atol=1e-6)
+            torch.testing.assert_close(torch.jit.script(new.predictor)(styles), vectors)
+        assert same_vectors == kept, (widths, pooled)
         assert parameter_count(new.predictor) > parameter_count(old.predictor)
+
+
+def test_more_pooled_stages_let_the_head_see_earlier_stages() -> None:
+    """With pooled_stages 2, the vectors depend on the head's columns for the stage before
+    the last: changing them changes the vectors (with 1 there are none)."""
+    torch.manual_seed(0)
+    styles = torch.rand(2, 3, 32, 32)
+    one = StylePredictorNet(PredictorConfig(widths=(8, 16))).eval()
+    two = StylePredictorNet(PredictorConfig(widths=(8, 16), pooled_stages=2)).eval()
+    assert one.head.in_features == 2 * 16 and two.head.in_features == 2 * (16 + 8)
+    with torch.no_grad():
+        before = two(styles)
+        two.head.weight[:, 32:] += 1.0  # the stage-1 block, after the last stage's
+        assert not torch.allclose(two(styles), before)
+    with pytest.raises(ValueError, match="pooled_stages must be 1 to 2"):
+        StylePredictorNet(PredictorConfig(widths=(8, 16), pooled_stages=3))
 
 
 @pytest.mark.parametrize("name", ["recolour", "invert", "mosaic"])
@@ -426,6 +453,13 @@ def test_named_training_runs_and_exports_its_settings(tmp_path: Path) -> None:
     model = torch.jit.load(str(out / "model.pt"))
     assert model.work_side == 40 and list(model.style_names) == ["ink", "coffee"]
     assert (out.parent / "checkpoint.pt").is_file() and (out.parent / "styles.png").is_file()
+    more = tmp_path / "more" / "1"
+    argv = [*tiny.split(), "--init", str(out / "model.pt"), "--out", str(more)]
+    assert train.main([*argv, "--run-dir", str(more.parent)]) == 0
+    continued = json.loads((more / "metadata.json").read_text())
+    assert continued["steps_total"] == 2 and len(continued["training_commands"]) == 2
+    assert continued["training_commands"][0] == metadata["training_command"]
+    assert "--init" in continued["training_commands"][1]
 
 
 def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
@@ -464,6 +498,8 @@ def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     assert changed(first, predictor, "predictor.") and not changed(first, predictor, "net.")
     metadata = json.loads((tmp_path / "predictor" / "1" / "metadata.json").read_text())
     assert metadata["style_dirs"] == [str(art)] and metadata["style_dir_images"] == 2
+    assert metadata["steps_total"] == 4 and "--work-side 40" in metadata["training_commands"][0]
+    assert "--only-predictor" in metadata["training_commands"][1]
     both = train("end-to-end", *init, "--end-to-end")
     assert changed(first, both, "predictor.") and changed(first, both, "net.")
     assert json.loads((tmp_path / "end-to-end" / "1" / "metadata.json").read_text())["end_to_end"]

@@ -49,6 +49,17 @@ def export_model(
     return path
 
 
+def lineage(earlier: dict[str, Any], command: str, steps: int) -> dict[str, Any]:
+    """What a version continues: `steps_total` (its steps and those before it) and
+    `training_commands` (oldest first), from `earlier`, the metadata of the version it
+    continued from ({} if none), and this run's `command` and `steps`."""
+    before = earlier.get("training_commands") or [earlier.get("training_command")]
+    return {
+        "steps_total": earlier.get("steps_total", earlier.get("steps", 0)) + steps,
+        "training_commands": [*(c for c in before if c), command],
+    }
+
+
 def save_checkpoint(
     module: nn.Module, contract: ModelContract, metadata: dict[str, Any], path: Path
 ) -> Path:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from deploy.contracts import FREE, MUSIC, MUSIC_STYLES, STEPS_PER_BAR
 from training.data.hashing import named_arrays_hash
 from training.data.music import Piece, load_midi_folder, load_pieces, split, transpose
-from training.export import CHECKPOINT_FILE, save_checkpoint
+from training.export import CHECKPOINT_FILE, lineage, save_checkpoint
 from training.music.export import export_music
 from training.music.model import MASK, Composer, MusicConfig, MusicModel, to_tokens
 
@@ -323,7 +323,6 @@ def version_metadata(composer: Composer, args, history: list[dict], step: int, s
         "styles": list(MUSIC_STYLES),
         "iterations": args.iterations,
         "steps": step,
-        "steps_total": earlier.get("steps_total", earlier.get("steps", 0)) + step,
         "seconds": round(seconds),
         "voice_leading_rules": not args.no_rules,
         "unison_penalty": args.unison_penalty,
@@ -333,10 +332,7 @@ def version_metadata(composer: Composer, args, history: list[dict], step: int, s
         "init": str(args.init) if args.init else None,
         "data": "music21 corpus: Bach chorales (4/4, four parts) and Essen folk songs (4/4, 2/4)",
         "history": earlier.get("history", []) + history,
-        "training_commands": [
-            *earlier.get("training_commands", [earlier.get("training_command")] if earlier else []),
-            "atelier train music " + " ".join(_argv_of(args)),
-        ],
+        **lineage(earlier, "atelier train music " + " ".join(_argv_of(args)), step),
     }
     return metadata
 

@@ -42,7 +42,7 @@ from tqdm import tqdm
 from deploy.contracts import STYLE_ARBITRARY
 from training.data.hashing import named_arrays_hash
 from training.data.photos import Photo, all_photos, is_image, load_photos, load_rgb, split
-from training.export import CHECKPOINT_FILE, save_checkpoint
+from training.export import CHECKPOINT_FILE, lineage, save_checkpoint
 from training.style.losses import StyleLoss, StyleTarget, loss_network
 from training.style.model import (
     STYLE_DIM,
@@ -291,38 +291,49 @@ def transformer_losses(
     return parts
 
 
-def load_init(served: ServedArbitrary, path: Path, widths: tuple[int, ...]) -> None:
-    """Load an exported model's weights (its predictor's stages `widths`). The transformer
-    is kept; a predictor with as many stages, none narrower, is widened (`widen_predictor`),
-    and one of other stages starts afresh."""
+def load_init(served: ServedArbitrary, path: Path, old: PredictorConfig) -> None:
+    """Load an exported model's weights (its predictor's config `old`). The transformer is
+    kept; a predictor with as many stages, none narrower and no fewer pooled, is widened
+    (`widen_predictor`), and one of other stages starts afresh."""
     state = torch.jit.load(str(path)).state_dict()
-    new = served.predictor.config.widths
-    if widths == new:
+    new = served.predictor.config
+    if old == new:
         served.load_state_dict(state)
         return
     served.net.load_state_dict(_prefixed(state, "net."))
-    if len(widths) == len(new) and all(w <= n for w, n in zip(widths, new, strict=True)):
-        print(f"predictor widths {widths} -> {new}: widened (the same vectors to start)")
-        widen_predictor(served.predictor, _prefixed(state, "predictor."))
+    change = f"predictor widths {old.widths} -> {new.widths}, pooled stages "
+    change += f"{old.pooled_stages} -> {new.pooled_stages}"
+    if (
+        len(old.widths) == len(new.widths)
+        and all(w <= n for w, n in zip(old.widths, new.widths, strict=True))
+        and old.pooled_stages <= new.pooled_stages
+    ):
+        print(f"{change}: widened (the same vectors to start)")
+        widen_predictor(served.predictor, _prefixed(state, "predictor."), old)
     else:
-        print(f"predictor widths {widths} -> {new}: a new predictor")
+        print(f"{change}: a new predictor")
 
 
 def _prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
 
 
-def widen_predictor(predictor: StylePredictorNet, state: dict[str, torch.Tensor]) -> None:
-    """Load a narrower predictor's `state` into `predictor` so that it computes the same
-    vectors: the stages by `grow_into`, and the head's columns (mean-pooled channels, then
-    max-pooled) moved to their new places; the new channels' columns start at zero."""
+def widen_predictor(
+    predictor: StylePredictorNet, state: dict[str, torch.Tensor], old: PredictorConfig
+) -> None:
+    """Load a narrower predictor's `state` (config `old`) into `predictor` so that it
+    computes the same vectors: the stages by `grow_into`, and the head's columns moved to
+    their new places (PredictorConfig.head_blocks); new channels and stages start at zero."""
     grow_into(predictor, state)
-    old, head = state["head.weight"], predictor.head.weight
-    old_channels, channels = old.shape[1] // 2, head.shape[1] // 2
+    weights, head = state["head.weight"], predictor.head.weight
+    blocks = zip(old.head_blocks(), predictor.config.head_blocks(), strict=False)
     with torch.no_grad():
         head.zero_()
-        head[:, :old_channels] = old[:, :old_channels]
-        head[:, channels : channels + old_channels] = old[:, old_channels:]
+        for (channels, column), (new_channels, new_column) in blocks:
+            for part in (0, 1):  # mean-pooled, then max-pooled
+                source = column + part * channels
+                target = new_column + part * new_channels
+                head[:, target : target + channels] = weights[:, source : source + channels]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,6 +349,13 @@ def main(argv: list[str] | None = None) -> int:
         default=PredictorConfig.widths,
         help="channels of the student predictor's stages, comma-separated (wider ones "
         "widen --init's predictor; other stages start it afresh)",
+    )
+    parser.add_argument(
+        "--predictor-pooled-stages",
+        type=int,
+        default=PredictorConfig.pooled_stages,
+        metavar="N",
+        help="how many of the predictor's last stages feed its head (more widen --init's)",
     )
     parser.add_argument(
         "--augment",
@@ -403,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.end_to_end and args.only_predictor:
         parser.error("--end-to-end trains the transformer: it cannot go with --only-predictor")
+    if not 1 <= args.predictor_pooled_stages <= len(args.predictor_widths):
+        parser.error(f"--predictor-pooled-stages must be 1 to {len(args.predictor_widths)}")
     if unknown := set(args.views) - set(VIEWS):
         parser.error(f"unknown --views {', '.join(sorted(unknown))}; known: {', '.join(VIEWS)}")
     command = "atelier train style-arbitrary " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -424,13 +444,15 @@ def run(args: argparse.Namespace, command: str) -> int:
         return 0
     teacher, transform, magenta = MultiStyle26(), ArbitraryTransform(), predictor()
     loss = StyleLoss(loss_network("predictor"), loss_weights(args))
-    student = StylePredictorNet(PredictorConfig(widths=args.predictor_widths))
+    student = StylePredictorNet(
+        PredictorConfig(args.predictor_widths, pooled_stages=args.predictor_pooled_stages)
+    )
     net = StyleNet(StyleNetConfig(STYLE_DIM, args.half, args.quarter, args.blocks, True))
     served = ServedArbitrary(student, net, args.work_side)
-    base = {}  # the metadata of --init: its steps and history continue here
+    base = {}  # the metadata of --init: its steps, history and commands continue here
     if args.init:
         base = json.loads((args.init.parent / "metadata.json").read_text())
-        load_init(served, args.init, tuple(base["predictor_config"]["widths"]))
+        load_init(served, args.init, PredictorConfig.from_json(base["predictor_config"]))
     pool_styles = pool + (extra_style_images() if args.augment else [])
     textures = len(pool_styles) - len(pool)
     if args.emoji:
@@ -501,10 +523,10 @@ def run(args: argparse.Namespace, command: str) -> int:
 
         metadata = {
             "training_command": command,
+            **lineage(base, command, step),
             "data_sha256": named_arrays_hash(train_photos),
             "photos": {"train": sorted(train_photos), "held_out": sorted(held_out)},
             "steps": step,
-            "steps_total": base.get("steps_total", base.get("steps", 0)) + step,
             "init": str(args.init) if args.init else None,
             "batch": args.batch,
             "augment": args.augment,

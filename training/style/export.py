@@ -66,10 +66,8 @@ def build_style(metadata: dict[str, Any]) -> ServedStyle:
 
 def build_arbitrary(metadata: dict[str, Any]) -> ServedArbitrary:
     """The eager `style_arbitrary` module a version's metadata describes (untrained weights)."""
-    predictor = dict(metadata["predictor_config"])
-    predictor["widths"] = tuple(predictor["widths"])  # a list in JSON
     return ServedArbitrary(
-        StylePredictorNet(PredictorConfig(**predictor)),
+        StylePredictorNet(PredictorConfig.from_json(metadata["predictor_config"])),
         StyleNet(StyleNetConfig(**metadata["config"])),
         metadata.get("work_side", 0),
         metadata.get("mirror", False),  # versions exported before it have none

@@ -22,6 +22,7 @@ STYLE_DIM = 100  # the arbitrary style vector, as Magenta's predictor makes it
 PREDICT_SIZE = 256  # style images are seen at 256², center-cropped
 MIN_SIDE = 16  # smaller inputs are padded (edge pixels repeated) up to this
 WORK_SIDE = 512  # new exports: larger images are styled at this longest side, resized back
+LAYERS_PER_STAGE = 7  # StylePredictorNet's layers in each stride-2 stage
 
 
 @dataclass
@@ -164,15 +165,33 @@ class StyleNet(nn.Module):
 class PredictorConfig:
     widths: tuple[int, ...] = (24, 32, 48, 64, 96, 128)  # one stride-2 stage each
     style_dim: int = STYLE_DIM
+    pooled_stages: int = 1  # the last N stages' pooled features feed the head
+
+    @classmethod
+    def from_json(cls, config: dict) -> PredictorConfig:
+        """The config a version's metadata records (`predictor_config`)."""
+        return cls(**{**config, "widths": tuple(config["widths"])})  # a list in JSON
+
+    def head_blocks(self) -> list[tuple[int, int]]:
+        """(channels, first column) of each pooled stage's block of head inputs, the last
+        stage first; a block holds the mean-pooled channels, then the max-pooled ones."""
+        blocks, column = [], 0
+        for channels in reversed(self.widths[len(self.widths) - self.pooled_stages :]):
+            blocks.append((channels, column))
+            column += 2 * channels
+        return blocks
 
 
 class StylePredictorNet(nn.Module):
     """A small student of Magenta's style predictor: images [B, 3, H, W] in [0, 1]
     -> style vectors [B, 100]. Each stage: a stride-2 3x3 conv, then a depthwise-separable
-    3x3 conv, batch norm and ReLU6; then global mean and max pooling and a linear layer."""
+    3x3 conv, batch norm and ReLU6. The last `pooled_stages` stages are mean- and
+    max-pooled over space (texture statistics at several scales) into a linear head."""
 
     def __init__(self, config: PredictorConfig) -> None:
         super().__init__()
+        if not 1 <= config.pooled_stages <= len(config.widths):
+            raise ValueError(f"pooled_stages must be 1 to {len(config.widths)}")
         self.config = config
         layers: list[nn.Module] = []
         c_in = 3
@@ -188,12 +207,18 @@ class StylePredictorNet(nn.Module):
             ]
             c_in = c
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(2 * c_in, config.style_dim)
+        stages = range(len(config.widths) - config.pooled_stages, len(config.widths))
+        self.pooled_after = [(s + 1) * LAYERS_PER_STAGE - 1 for s in stages]  # layer indices
+        self.head = nn.Linear(2 * sum(c for c, _ in config.head_blocks()), config.style_dim)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.features(images * 2.0 - 1.0)
-        pooled = torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
-        return self.head(pooled)
+        x = images * 2.0 - 1.0
+        pooled: list[torch.Tensor] = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self.pooled_after:
+                pooled.insert(0, torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1))
+        return self.head(torch.cat(pooled, dim=1))
 
 
 def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from deploy.contracts import STYLE
 from training.data.hashing import named_arrays_hash
 from training.data.photos import all_photos, load_photos, split
-from training.export import CHECKPOINT_FILE, save_checkpoint
+from training.export import CHECKPOINT_FILE, lineage, save_checkpoint
 from training.style.losses import LossWeights, StyleLoss, StyleTarget, loss_network
 from training.style.model import (
     WORK_SIDE,
@@ -398,11 +398,10 @@ def run(args: argparse.Namespace, command: str) -> int:
     loss = StyleLoss(loss_network(args.loss_network, args.vgg_weights), loss_weights(args))
 
     sources: list[StyleSource] = []
-    base_steps = 0  # steps behind --init, so that metadata counts them all
+    base = {}  # the metadata of --init: its steps and commands continue here
     if args.init:
         net, sources = load_init(args.init)
         base = json.loads((args.init.parent / "metadata.json").read_text())
-        base_steps = base.get("steps_total", base.get("steps", 0))
     new = [s for s in args.style if s.name not in {old.name for old in sources}]
     for s in args.style:  # a named style given again replaces its source (fine-tune)
         sources = [s if old.name == s.name else old for old in sources]
@@ -458,10 +457,10 @@ def run(args: argparse.Namespace, command: str) -> int:
 
         metadata = {
             "training_command": command,
+            **lineage(base, command, step),
             "data_sha256": named_arrays_hash(train_photos),
             "photos": {"train": sorted(train_photos), "held_out": sorted(held_out)},
             "steps": step,
-            "steps_total": base_steps + step,
             "init": str(args.init) if args.init else None,
             "batch": args.batch,
             "loss_weights": {**asdict(loss.weights), "distil": args.distil},
