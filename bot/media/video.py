@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,33 +18,33 @@ def encode_mp4(frames: Sequence[np.ndarray], *, fps: int, record: Mapping[str, A
     """H.264 MP4 (yuv420p, plays everywhere), the record in its `comment` tag.
 
     One encoder thread and bit-exact flags, so the same frames give the same bytes.
+    ffmpeg is started plainly (no `preexec_fn`, unlike `imageio_ffmpeg.write_frames`), so
+    Python spawns it with vfork: a forked child would run gRPC's fork handlers, whose
+    poller can crash it before it execs ffmpeg (grpc/grpc#43055).
     """
     height, width = frames[0].shape[:2]
-    output = [
-        "-threads", "1",
-        "-fflags", "+bitexact",
-        "-flags:v", "+bitexact",
-        "-map_metadata", "-1",
-        "-metadata", f"comment={record_json(record)}",
-        "-movflags", "+faststart",
-        "-crf", "18",
-        "-preset", "medium",
-    ]  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "walk.mp4"
-        writer = imageio_ffmpeg.write_frames(
+        command = [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "warning",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps),
+            "-i", "-",
+            "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p",
+            "-threads", "1",
+            "-fflags", "+bitexact",
+            "-flags:v", "+bitexact",
+            "-map_metadata", "-1",
+            "-metadata", f"comment={record_json(record)}",
+            "-movflags", "+faststart",
+            "-crf", "18",
+            "-preset", "medium",
             str(path),
-            (width, height),
-            fps=fps,
-            codec="libx264",
-            quality=None,
-            macro_block_size=16,
-            output_params=output,
-        )
-        writer.send(None)
-        for frame in frames:
-            writer.send(np.ascontiguousarray(frame))
-        writer.close()
+        ]  # fmt: skip
+        pixels = b"".join(np.ascontiguousarray(frame, dtype=np.uint8).tobytes() for frame in frames)
+        done = subprocess.run(command, input=pixels, capture_output=True)
+        if done.returncode != 0:
+            detail = done.stderr.decode(errors="replace")
+            raise RuntimeError(f"ffmpeg exited {done.returncode}: {detail}")
         return path.read_bytes()
 
 
