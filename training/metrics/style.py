@@ -20,7 +20,7 @@ from training.style.teacher import predictor
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 [H, W, 3] or [N, H, W, 3] -> float [N, 3, H, W] in [0, 1]."""
     images = images[None] if images.ndim == 3 else images
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    return torch.tensor(images).permute(0, 3, 1, 2).float() / 255.0  # copies: may be read-only
 
 
 @torch.no_grad()
