@@ -184,6 +184,39 @@ def test_arbitrary_style_vector_is_the_same_for_a_mirrored_style_image() -> None
     assert not torch.allclose(predictor.eval()(square), predictor(square.flip(-1)))
 
 
+def first_conv_batches(module: torch.nn.Module) -> list[int]:
+    """Record the batch size of every call to `module`'s first convolution."""
+    seen: list[int] = []
+    conv = next(m for m in module.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_pre_hook(lambda _, args: seen.append(args[0].shape[0]))
+    return seen
+
+
+@pytest.mark.parametrize("arbitrary", [False, True])
+def test_a_batch_is_styled_one_image_at_a_time(arbitrary: bool) -> None:
+    """Float kernels may round differently at another batch size: each image goes through
+    the networks alone (the predictor sees it and its mirror), so it gets its bytes alone."""
+    torch.manual_seed(0)
+    image = torch.randint(0, 256, (3, 20, 28, 3), dtype=torch.uint8)
+    strength = torch.tensor([[1.0], [0.5], [0.8]])
+    if arbitrary:
+        predictor = StylePredictorNet(PredictorConfig(widths=(8, 8)))
+        served = ServedArbitrary(predictor, tiny_net(100, arbitrary=True)).eval()
+        second = torch.randint(0, 256, (3, 30, 24, 3), dtype=torch.uint8)
+        predicted = first_conv_batches(predictor)
+    else:
+        served = ServedStyle(tiny_net(3), ["a", "b", "c"]).eval()
+        second = torch.tensor([[1.0, 0, 0], [0, 1, 1], [0.2, 0.3, 0.5]])
+    styled = first_conv_batches(served.net)
+    with torch.no_grad():
+        batch = served(image, second, strength)
+        alone = [served(image[i : i + 1], second[i : i + 1], strength[i : i + 1]) for i in range(3)]
+    assert torch.equal(batch, torch.cat(alone))
+    assert styled == [1] * 6
+    if arbitrary:
+        assert predicted == [2] * 6  # the style image and its mirror
+
+
 def test_a_wider_predictor_keeps_its_vectors_and_the_transformer(tmp_path: Path) -> None:
     """--init with wider --predictor-widths or more --predictor-pooled-stages widens the
     predictor (the same vectors to start); other stages start it afresh; the transformer is

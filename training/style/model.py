@@ -266,7 +266,11 @@ def check_strength(strength: torch.Tensor) -> None:
 class ServedStyle(nn.Module):
     """The `style` model: (image uint8 [B,H,W,3], style_weights [B,N], strength [B,1])
     -> uint8 [B,H,W,3]. `style_names` (a TorchScript attribute, List[str]) lists the N
-    styles in weight order; `work_side` is StyleNet.stylise's."""
+    styles in weight order; `work_side` is StyleNet.stylise's.
+
+    A batch is styled one image at a time: float kernels can round differently at another
+    batch size, turning a pixel near x.5 into another byte, and a request must give the
+    same bytes whatever Triton batches it with (deploy's determinism check)."""
 
     def __init__(self, net: StyleNet, style_names: list[str], work_side: int = 0) -> None:
         super().__init__()
@@ -293,14 +297,24 @@ class ServedStyle(nn.Module):
         total = style_weights.sum(dim=1, keepdim=True)
         if bool((total <= 0).any()):
             raise ValueError("style_weights must not be all zero")
-        styled = self.net.stylise(image, style_weights / total, self.work_side)
+        weights = style_weights / total
+        out = [
+            self.stylise_one(image[i : i + 1], weights[i : i + 1], strength[i : i + 1])
+            for i in range(image.shape[0])
+        ]
+        return torch.cat(out)
+
+    def stylise_one(
+        self, image: torch.Tensor, weights: torch.Tensor, strength: torch.Tensor
+    ) -> torch.Tensor:
+        styled = self.net.stylise(image, weights, self.work_side)
         return to_pixels(styled, image, strength)
 
 
 class ServedArbitrary(nn.Module):
     """The `style_arbitrary` model: (image uint8 [B,H,W,3], style_image uint8 [B,H2,W2,3],
     strength [B,1]) -> uint8 [B,H,W,3]. `work_side` is StyleNet.stylise's; `mirror`, see
-    `style_vector`."""
+    `style_vector`. One image at a time, as ServedStyle."""
 
     def __init__(
         self, predictor: StylePredictorNet, net: StyleNet, work_side: int = 0, mirror: bool = True
@@ -316,6 +330,15 @@ class ServedArbitrary(nn.Module):
         self, image: torch.Tensor, style_image: torch.Tensor, strength: torch.Tensor
     ) -> torch.Tensor:
         check_strength(strength)
+        out = [
+            self.stylise_one(image[i : i + 1], style_image[i : i + 1], strength[i : i + 1])
+            for i in range(image.shape[0])
+        ]
+        return torch.cat(out)
+
+    def stylise_one(
+        self, image: torch.Tensor, style_image: torch.Tensor, strength: torch.Tensor
+    ) -> torch.Tensor:
         styled = self.net.stylise(image, self.style_vector(style_image), self.work_side)
         return to_pixels(styled, image, strength)
 
