@@ -233,7 +233,7 @@ def evaluate(served: ServedArbitrary, held_out: dict, styles: dict, side: int = 
                 continue  # a photo is not restyled after itself
             content = center_square(photo, side)
             out = served(
-                torch.from_numpy(content[None]), torch.from_numpy(style[None]), torch.ones(1, 1)
+                torch.tensor(content[None]), torch.tensor(style[None]), torch.ones(1, 1)
             )[0].numpy()
             distances.append(style_distance(out, reference))
             contents.append(content_preservation(out, content))
@@ -259,7 +259,7 @@ def render_sheet(served: ServedArbitrary, photos: list[np.ndarray], styles: dict
         sheet.paste(Image.fromarray(content), (0, label + row * tile))
         for col, style in enumerate(styles.values(), start=1):
             out = served(
-                torch.from_numpy(content[None]), torch.from_numpy(style[None]), torch.ones(1, 1)
+                torch.tensor(content[None]), torch.tensor(style[None]), torch.ones(1, 1)
             )[0].numpy()
             sheet.paste(Image.fromarray(out), (col * tile, label + row * tile))
     return sheet
