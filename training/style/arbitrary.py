@@ -232,9 +232,8 @@ def evaluate(served: ServedArbitrary, held_out: dict, styles: dict, side: int = 
             if photo_name.endswith(name) or name in photo_name.lower():
                 continue  # a photo is not restyled after itself
             content = center_square(photo, side)
-            out = served(
-                torch.tensor(content[None]), torch.tensor(style[None]), torch.ones(1, 1)
-            )[0].numpy()
+            pair = torch.tensor(content[None]), torch.tensor(style[None])  # copies
+            out = served(*pair, torch.ones(1, 1))[0].numpy()
             distances.append(style_distance(out, reference))
             contents.append(content_preservation(out, content))
         results[name] = {
@@ -258,9 +257,8 @@ def render_sheet(served: ServedArbitrary, photos: list[np.ndarray], styles: dict
         content = center_square(photo, tile)
         sheet.paste(Image.fromarray(content), (0, label + row * tile))
         for col, style in enumerate(styles.values(), start=1):
-            out = served(
-                torch.tensor(content[None]), torch.tensor(style[None]), torch.ones(1, 1)
-            )[0].numpy()
+            pair = torch.tensor(content[None]), torch.tensor(style[None])  # copies
+            out = served(*pair, torch.ones(1, 1))[0].numpy()
             sheet.paste(Image.fromarray(out), (col * tile, label + row * tile))
     return sheet
 
