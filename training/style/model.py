@@ -263,14 +263,31 @@ def check_strength(strength: torch.Tensor) -> None:
         raise ValueError("strength must be between 0 and 1")
 
 
-class ServedStyle(nn.Module):
+class OneAtATime(nn.Module):
+    """A served model that styles a batch one image at a time (its `stylise_one`): float
+    kernels can round differently at another batch size, turning a pixel near x.5 into
+    another byte, and a request must give the same bytes whatever Triton batches it with
+    (deploy's determinism check)."""
+
+    def each(
+        self, image: torch.Tensor, guide: torch.Tensor, strength: torch.Tensor
+    ) -> torch.Tensor:
+        out = [
+            self.stylise_one(image[i : i + 1], guide[i : i + 1], strength[i : i + 1])
+            for i in range(image.shape[0])
+        ]
+        return torch.cat(out)
+
+    def stylise_one(
+        self, image: torch.Tensor, guide: torch.Tensor, strength: torch.Tensor
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class ServedStyle(OneAtATime):
     """The `style` model: (image uint8 [B,H,W,3], style_weights [B,N], strength [B,1])
     -> uint8 [B,H,W,3]. `style_names` (a TorchScript attribute, List[str]) lists the N
-    styles in weight order; `work_side` is StyleNet.stylise's.
-
-    A batch is styled one image at a time: float kernels can round differently at another
-    batch size, turning a pixel near x.5 into another byte, and a request must give the
-    same bytes whatever Triton batches it with (deploy's determinism check)."""
+    styles in weight order; `work_side` is StyleNet.stylise's."""
 
     def __init__(self, net: StyleNet, style_names: list[str], work_side: int = 0) -> None:
         super().__init__()
@@ -297,12 +314,7 @@ class ServedStyle(nn.Module):
         total = style_weights.sum(dim=1, keepdim=True)
         if bool((total <= 0).any()):
             raise ValueError("style_weights must not be all zero")
-        weights = style_weights / total
-        out = [
-            self.stylise_one(image[i : i + 1], weights[i : i + 1], strength[i : i + 1])
-            for i in range(image.shape[0])
-        ]
-        return torch.cat(out)
+        return self.each(image, style_weights / total, strength)
 
     def stylise_one(
         self, image: torch.Tensor, weights: torch.Tensor, strength: torch.Tensor
@@ -311,10 +323,10 @@ class ServedStyle(nn.Module):
         return to_pixels(styled, image, strength)
 
 
-class ServedArbitrary(nn.Module):
+class ServedArbitrary(OneAtATime):
     """The `style_arbitrary` model: (image uint8 [B,H,W,3], style_image uint8 [B,H2,W2,3],
     strength [B,1]) -> uint8 [B,H,W,3]. `work_side` is StyleNet.stylise's; `mirror`, see
-    `style_vector`. One image at a time, as ServedStyle."""
+    `style_vector`."""
 
     def __init__(
         self, predictor: StylePredictorNet, net: StyleNet, work_side: int = 0, mirror: bool = True
@@ -330,11 +342,7 @@ class ServedArbitrary(nn.Module):
         self, image: torch.Tensor, style_image: torch.Tensor, strength: torch.Tensor
     ) -> torch.Tensor:
         check_strength(strength)
-        out = [
-            self.stylise_one(image[i : i + 1], style_image[i : i + 1], strength[i : i + 1])
-            for i in range(image.shape[0])
-        ]
-        return torch.cat(out)
+        return self.each(image, style_image, strength)
 
     def stylise_one(
         self, image: torch.Tensor, style_image: torch.Tensor, strength: torch.Tensor
