@@ -69,7 +69,10 @@ def wallpaper_photos(roots: tuple[Path, ...] = WALLPAPERS) -> list[Photo]:
 
 
 def folder_photos(folder: Path) -> list[Photo]:
-    return [Photo(f"user/{p.stem}", p) for p in sorted(Path(folder).rglob("*")) if is_image(p)]
+    """A folder's images (recursively), each named `user/` + its path in the folder without
+    the suffix, so that `a/x.jpg` and `b/x.jpg` stay two photos."""
+    paths = [p for p in sorted(Path(folder).rglob("*")) if is_image(p)]
+    return [Photo(f"user/{p.relative_to(folder).with_suffix('').as_posix()}", p) for p in paths]
 
 
 def is_image(path: Path) -> bool:
