@@ -219,6 +219,12 @@ class StyleImages:
 
 
 @torch.no_grad()
+def restyle(served: ServedArbitrary, content: np.ndarray, style: np.ndarray) -> np.ndarray:
+    """One uint8 HWC `content` image restyled after `style` at full strength."""
+    pair = torch.tensor(content[None]), torch.tensor(style[None])  # copies: may be read-only
+    return served(*pair, torch.ones(1, 1))[0].numpy()
+
+
 def evaluate(served: ServedArbitrary, held_out: dict, styles: dict, side: int = 384) -> dict:
     """Per style image: style distance and content preservation on held-out photos."""
     from training.metrics.style import content_preservation, style_distance, style_vector
@@ -232,8 +238,7 @@ def evaluate(served: ServedArbitrary, held_out: dict, styles: dict, side: int = 
             if photo_name.endswith(name) or name in photo_name.lower():
                 continue  # a photo is not restyled after itself
             content = center_square(photo, side)
-            pair = torch.tensor(content[None]), torch.tensor(style[None])  # copies
-            out = served(*pair, torch.ones(1, 1))[0].numpy()
+            out = restyle(served, content, style)
             distances.append(style_distance(out, reference))
             contents.append(content_preservation(out, content))
         results[name] = {
@@ -257,8 +262,7 @@ def render_sheet(served: ServedArbitrary, photos: list[np.ndarray], styles: dict
         content = center_square(photo, tile)
         sheet.paste(Image.fromarray(content), (0, label + row * tile))
         for col, style in enumerate(styles.values(), start=1):
-            pair = torch.tensor(content[None]), torch.tensor(style[None])  # copies
-            out = served(*pair, torch.ones(1, 1))[0].numpy()
+            out = restyle(served, content, style)
             sheet.paste(Image.fromarray(out), (col * tile, label + row * tile))
     return sheet
 
