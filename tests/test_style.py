@@ -3,12 +3,14 @@ models and their configs, and that training a style from one image moves towards
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
@@ -113,6 +115,23 @@ def test_style_vectors_from_onnxruntime_match_the_converted_predictor(size) -> N
     assert magenta.session is not None
     with torch.no_grad():
         torch.testing.assert_close(fast, magenta(images)[1], atol=1e-4, rtol=0)
+
+
+def test_local_vectors_average_to_the_style_vector(monkeypatch) -> None:
+    """The teacher's local vectors (the --local-weight hint's targets) form a grid at
+    stride 32 whose mean is the style vector, in ONNX Runtime and in the converted graph."""
+    from training.style import teacher
+
+    images = torch.from_numpy(np.stack([example_image(256, 192, seed=s) for s in (2, 3)]))
+    images = images.permute(0, 3, 1, 2).float() / 255.0
+    magenta = magenta_predictor()
+    local = magenta.local_vectors(images)
+    assert local.shape == (2, 100, 8, 6) and local.std(dim=(2, 3)).mean() > 0.1
+    torch.testing.assert_close(local.mean(dim=(2, 3)), magenta.vectors(images), atol=1e-4, rtol=0)
+    converted = teacher.StylePredictor()
+    monkeypatch.setattr(teacher, "ort_session", lambda model: None)
+    torch.testing.assert_close(converted.local_vectors(images), local, atol=1e-4, rtol=0)
+    assert converted.session is None
 
 
 # The served models.
@@ -538,6 +557,12 @@ def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "end-to-end" / "1" / "metadata.json").read_text())["end_to_end"]
     adapted = train("adapted", *init, "--only-transformer", "--end-to-end")
     assert changed(first, adapted, "net.") and not changed(first, adapted, "predictor.")
+    hinted = train("hinted", *init, "--only-predictor", "--local-weight", "1")
+    assert changed(first, hinted, "predictor.") and not changed(first, hinted, "net.")
+    assert hinted.keys() == first.keys()  # the hint is trained, not served
+    assert json.loads((tmp_path / "hinted" / "1" / "metadata.json").read_text())["local_weight"]
+    with pytest.raises(SystemExit):
+        train("refused", *init, "--only-transformer", "--local-weight", "1")
 
 
 @pytest.fixture(scope="module")
@@ -569,6 +594,30 @@ def test_end_to_end_training_lets_the_transformer_losses_teach_the_predictor(
 
     assert predictor_gradient(end_to_end=False) == 0.0
     assert predictor_gradient(end_to_end=True) > 0.0
+
+
+def test_the_local_hint_teaches_the_predictor_each_region(arbitrary_losses) -> None:
+    """--local-weight: the hint's loss reaches the predictor's features, and a few steps on
+    it bring the student's local vectors closer to the teacher's."""
+    from training.style.arbitrary import LocalHint, predictor_losses
+
+    student, *_, styles, _, vectors = arbitrary_losses
+    student = copy.deepcopy(student)  # the fixture's stays as it is for the other tests
+    torch.manual_seed(0)
+    hint = LocalHint(student.config.widths[-1])
+    optimizer = torch.optim.Adam([*student.parameters(), *hint.parameters()], lr=1e-2)
+    losses = []
+    for _ in range(10):
+        predicted, parts, targets = predictor_losses(student, magenta_predictor(), styles, hint)
+        optimizer.zero_grad()
+        parts["local"].backward()
+        assert student.features[0].weight.grad.abs().sum() > 0
+        optimizer.step()
+        losses.append(float(parts["local"].detach()))
+    torch.testing.assert_close(targets, vectors, atol=1e-4, rtol=0)
+    assert losses[-1] < 0.8 * losses[0]
+    expected = F.mse_loss(predicted, vectors).detach()
+    assert float(parts["predict"].detach()) == pytest.approx(float(expected))
 
 
 def test_the_vector_loss_can_aim_at_the_style_image(arbitrary_losses) -> None:

@@ -2,7 +2,8 @@
 
 Two students are distilled in one loop, each step on a fresh batch:
 
-- `StylePredictorNet` learns Magenta's style vectors (MSE) of style images (`StyleImages`):
+- `StylePredictorNet` learns Magenta's style vectors (MSE) of style images (`StyleImages`)
+  and, with `--local-weight`, the teacher's local vectors through a hint (`LocalHint`):
   crops of photos (and of grids of emoji, `--emoji`, and of folders of art, `--style-dir`),
   and crops restyled by the 26-style teacher (one style or a blend of two) or by Magenta's
   arbitrary transformer (`--arbitrary-restyles`); with `--augment`, some recoloured,
@@ -267,6 +268,43 @@ def render_sheet(served: ServedArbitrary, photos: list[np.ndarray], styles: dict
     return sheet
 
 
+class LocalHint(torch.nn.Module):
+    """A training-only 1x1 conv from the student predictor's last feature map to local
+    style vectors, matched (MSE) to the teacher's (`StylePredictor.local_vectors`), both
+    averaged to the coarser of their grids: 100 numbers per region instead of per image, so
+    that each step teaches the predictor more. It is not part of the served model."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(channels, STYLE_DIM, 1)
+
+    def forward(self, last_map: torch.Tensor, teacher_local: torch.Tensor) -> torch.Tensor:
+        local = self.conv(last_map)
+        grid = [min(a, b) for a, b in zip(local.shape[-2:], teacher_local.shape[-2:], strict=True)]
+        pooled = (F.adaptive_avg_pool2d(x, grid) for x in (local, teacher_local))
+        return F.mse_loss(*pooled)
+
+
+def predictor_losses(
+    student: StylePredictorNet,
+    magenta: torch.nn.Module,
+    styles: torch.Tensor,
+    hint: LocalHint | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+    """The student's vectors of `styles`, its losses (MSE to the teacher's vectors,
+    `predict`, and with a `hint` to its local vectors, `local`) and the teacher's vectors."""
+    if hint is None:
+        with torch.no_grad():
+            vectors = magenta.vectors(styles)
+        predicted = student(styles)
+        return predicted, {"predict": F.mse_loss(predicted, vectors)}, vectors
+    local = magenta.local_vectors(styles)
+    predicted, last_map = student.vector_and_map(styles)
+    vectors = local.mean(dim=(2, 3))
+    parts = {"predict": F.mse_loss(predicted, vectors), "local": hint(last_map, local)}
+    return predicted, parts, vectors
+
+
 def transformer_losses(
     net: StyleNet,
     transform: ArbitraryTransform,
@@ -395,6 +433,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="add N grids of Noto Color Emoji (emoji_sheets) to the predictor's style images",
     )
+    parser.add_argument(
+        "--local-weight",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="weight of the local-vector hint (LocalHint): the predictor also learns the "
+        "teacher's vector of each region of the style image, not only of the whole",
+    )
     only = parser.add_mutually_exclusive_group()
     only.add_argument(
         "--only-predictor",
@@ -423,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.end_to_end and args.only_predictor:
         parser.error("--end-to-end trains the transformer: it cannot go with --only-predictor")
+    if args.local_weight and args.only_transformer:
+        parser.error("--local-weight trains the predictor: it cannot go with --only-transformer")
     if not 1 <= args.predictor_pooled_stages <= len(args.predictor_widths):
         parser.error(f"--predictor-pooled-stages must be 1 to {len(args.predictor_widths)}")
     if unknown := set(args.views) - set(VIEWS):
@@ -479,7 +527,9 @@ def run(args: argparse.Namespace, command: str) -> int:
     )
 
     trained = student if args.only_predictor else net if args.only_transformer else served
-    optimizer = torch.optim.Adam(trained.parameters(), lr=args.lr)
+    hint = LocalHint(student.config.widths[-1]) if args.local_weight else None
+    extra = list(hint.parameters()) if hint is not None else []
+    optimizer = torch.optim.Adam([*trained.parameters(), *extra], lr=args.lr)
     budget = Budget(args.epochs * args.steps, args.minutes)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * budget.fraction(step)))
@@ -492,12 +542,11 @@ def run(args: argparse.Namespace, command: str) -> int:
         bar = tqdm(range(args.steps), desc=f"epoch {epoch}/{args.epochs}", unit="step")
         for _ in bar:
             styles = sampler.batch(args.batch, args.size, rng)
-            with torch.no_grad():
-                vectors = magenta.vectors(styles)
             with torch.set_grad_enabled(not args.only_transformer):
-                predicted = student(styles)
-                parts = {"predict": F.mse_loss(predicted, vectors)}
+                predicted, parts, vectors = predictor_losses(student, magenta, styles, hint)
             total_loss = 0.0 if args.only_transformer else parts["predict"]
+            if hint is not None:
+                total_loss = total_loss + args.local_weight * parts["local"]
             if not args.only_predictor:
                 content = random_crops(pool, args.batch, args.size, rng)
                 condition = predicted if args.end_to_end else None
@@ -536,6 +585,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "arbitrary_restyles": args.arbitrary_restyles,
             "end_to_end": args.end_to_end,
             "vector_target": args.vector_target,
+            "local_weight": args.local_weight,
             "emoji_grids": args.emoji,
             "style_dirs": args.style_dir,
             "style_dir_images": len(art),

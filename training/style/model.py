@@ -212,13 +212,18 @@ class StylePredictorNet(nn.Module):
         self.head = nn.Linear(2 * sum(c for c, _ in config.head_blocks()), config.style_dim)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.vector_and_map(images)[0]
+
+    def vector_and_map(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The style vectors [B, 100] and the last stage's feature map [B, C, H/64, W/64]
+        (for training hints)."""
         x = images * 2.0 - 1.0
         pooled: list[torch.Tensor] = []
         for i, layer in enumerate(self.features):
             x = layer(x)
             if i in self.pooled_after:
                 pooled.insert(0, torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1))
-        return self.head(torch.cat(pooled, dim=1))
+        return self.head(torch.cat(pooled, dim=1)), x
 
 
 def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:

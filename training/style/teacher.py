@@ -52,6 +52,11 @@ PREDICT_FEATURES = (
     "MobilenetV2/expanded_conv_9/add_prequant",
 )
 CONTENT_FEATURE = 2  # index in PREDICT_FEATURES used for the content loss (stride 8)
+# The predictor's last feature map (stride 32) and the 1x1 conv after its spatial mean: the
+# vector is that conv of the mean, so the conv of each location is a local vector whose mean
+# is the style vector (`StylePredictor.local_vectors`).
+LAST_FEATURE = "MobilenetV2/Conv_1/Relu6_dequant"
+BOTTLENECK = ("mobilenet_conv/Conv/weights_dequant", "mobilenet_conv/Conv/Conv2D_bias_dequant")
 
 
 class TeacherError(RuntimeError):
@@ -204,10 +209,14 @@ class StylePredictor(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         model = batchable(dequantize(onnx.load(str(model_file("arbitrary_predict")))))
-        self.float_graph = any_size(model).SerializeToString()  # for ONNX Runtime
+        graph = with_outputs(any_size(model), (LAST_FEATURE,))
+        self.float_graph = graph.SerializeToString()  # for ONNX Runtime
+        weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        self.bottleneck = [torch.from_numpy(weights[name].copy()) for name in BOTTLENECK]
         name = model.graph.input[0].name
         content = PREDICT_FEATURES[CONTENT_FEATURE]
         self.early = to_torch(onnx.utils.Extractor(model).extract_model([name], [content]))
+        self.last = to_torch(onnx.utils.Extractor(model).extract_model([name], [LAST_FEATURE]))
         self.net = to_torch(with_outputs(model, PREDICT_FEATURES))
         self.session = None
 
@@ -226,8 +235,21 @@ class StylePredictor(nn.Module):
         if session is None:
             return self(images)[1]
         feed = {session.get_inputs()[0].name: images.permute(0, 2, 3, 1).contiguous().numpy()}
-        vector = session.run([session.get_outputs()[0].name], feed)[0]
+        vector = session.run([session.get_outputs()[-1].name], feed)[0]
         return torch.from_numpy(vector).reshape(images.shape[0], STYLE_DIM)
+
+    @torch.no_grad()
+    def local_vectors(self, images: torch.Tensor) -> torch.Tensor:
+        """The bottleneck conv of each location of the last feature map: [B, 100, h, w]
+        (h, w = H/32, W/32), whose spatial mean is the style vector. No gradients."""
+        session = self._session()
+        nhwc = images.permute(0, 2, 3, 1).contiguous()
+        if session is None:
+            last = self.last(nhwc)
+        else:
+            feed = {session.get_inputs()[0].name: nhwc.numpy()}
+            last = torch.from_numpy(session.run([LAST_FEATURE], feed)[0])
+        return nn.functional.conv2d(last, *self.bottleneck)
 
     def vector(self, images: torch.Tensor) -> torch.Tensor:
         """The style vector of images, resized to the predictor's 256² (as it was trained)."""
