@@ -215,8 +215,8 @@ class StylePredictorNet(nn.Module):
         return self.vector_and_map(images)[0]
 
     def vector_and_map(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The style vectors [B, 100] and the last stage's feature map [B, C, H/64, W/64]
-        (for training hints)."""
+        """The style vectors [B, 100] and the last stage's feature map [B, C, h, w], each
+        stage halving the side (for training hints)."""
         x = images * 2.0 - 1.0
         pooled: list[torch.Tensor] = []
         for i, layer in enumerate(self.features):
