@@ -293,15 +293,16 @@ def predictor_losses(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """The student's vectors of `styles`, its losses (MSE to the teacher's vectors,
     `predict`, and with a `hint` to its local vectors, `local`) and the teacher's vectors."""
+    parts = {}
     if hint is None:
-        with torch.no_grad():
-            vectors = magenta.vectors(styles)
+        vectors = magenta.vectors(styles)
         predicted = student(styles)
-        return predicted, {"predict": F.mse_loss(predicted, vectors)}, vectors
-    local = magenta.local_vectors(styles)
-    predicted, last_map = student.vector_and_map(styles)
-    vectors = local.mean(dim=(2, 3))
-    parts = {"predict": F.mse_loss(predicted, vectors), "local": hint(last_map, local)}
+    else:
+        local = magenta.local_vectors(styles)
+        predicted, last_map = student.vector_and_map(styles)
+        vectors = local.mean(dim=(2, 3))
+        parts["local"] = hint(last_map, local)
+    parts["predict"] = F.mse_loss(predicted, vectors)
     return predicted, parts, vectors
 
 

@@ -216,12 +216,11 @@ class StylePredictor(nn.Module):
         name = model.graph.input[0].name
         content = PREDICT_FEATURES[CONTENT_FEATURE]
         self.early = to_torch(onnx.utils.Extractor(model).extract_model([name], [content]))
-        self.last = to_torch(onnx.utils.Extractor(model).extract_model([name], [LAST_FEATURE]))
-        self.net = to_torch(with_outputs(model, PREDICT_FEATURES))
+        self.net = to_torch(with_outputs(model, (*PREDICT_FEATURES, LAST_FEATURE)))
         self.session = None
 
     def forward(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        *features, vector = self.net(images.permute(0, 2, 3, 1))
+        *features, _, vector = self.net(images.permute(0, 2, 3, 1))
         return features, vector.reshape(images.shape[0], STYLE_DIM)
 
     def content(self, images: torch.Tensor) -> torch.Tensor:
@@ -245,7 +244,7 @@ class StylePredictor(nn.Module):
         session = self._session()
         nhwc = images.permute(0, 2, 3, 1).contiguous()
         if session is None:
-            last = self.last(nhwc)
+            last = self.net(nhwc)[-2]
         else:
             feed = {session.get_inputs()[0].name: nhwc.numpy()}
             last = torch.from_numpy(session.run([LAST_FEATURE], feed)[0])
