@@ -17,6 +17,9 @@ Two students are distilled in one loop, each step on a fresh batch:
   `--vector-target style` aims its style-vector term at the style image's own vector (which
   style distance measures) instead of the teacher output's.
 
+With `--fit-head N` the predictor's linear head is first solved in closed form on N style
+images (`head_fit.py`), and with `--epochs 0` that is the whole run.
+
 The served model (`ServedArbitrary`) chains the two students: style image -> vector ->
 stylised photo. Neither teacher is part of it. After each epoch it is exported to `--out`
 and kept as a checkpoint in `--run-dir` (atelier deploy publish style_arbitrary
@@ -44,6 +47,7 @@ from deploy.contracts import STYLE_ARBITRARY
 from training.data.hashing import named_arrays_hash
 from training.data.photos import Photo, all_photos, is_image, load_photos, load_rgb, split
 from training.export import CHECKPOINT_FILE, lineage, save_checkpoint
+from training.style.head_fit import fit_head
 from training.style.losses import StyleLoss, StyleTarget, loss_network
 from training.style.model import (
     STYLE_DIM,
@@ -334,7 +338,8 @@ def transformer_losses(
 
 def load_init(served: ServedArbitrary, path: Path, old: PredictorConfig) -> None:
     """Load an exported model's weights (its predictor's config `old`). The transformer is
-    kept; a predictor with as many stages, none narrower and no fewer pooled, is widened
+    kept; a predictor with as many stages, none narrower, no fewer pooled and no fewer pooled
+    statistics, is widened
     (`widen_predictor`), and one of other stages starts afresh."""
     state = torch.jit.load(str(path)).state_dict()
     new = served.predictor.config
@@ -343,11 +348,13 @@ def load_init(served: ServedArbitrary, path: Path, old: PredictorConfig) -> None
         return
     served.net.load_state_dict(_prefixed(state, "net."))
     change = f"predictor widths {old.widths} -> {new.widths}, pooled stages "
-    change += f"{old.pooled_stages} -> {new.pooled_stages}"
+    change += f"{old.pooled_stages} -> {new.pooled_stages}, pooled std "
+    change += f"{old.pooled_std} -> {new.pooled_std}"
     if (
         len(old.widths) == len(new.widths)
         and all(w <= n for w, n in zip(old.widths, new.widths, strict=True))
         and old.pooled_stages <= new.pooled_stages
+        and old.pooled_parts <= new.pooled_parts
     ):
         print(f"{change}: widened (the same vectors to start)")
         widen_predictor(served.predictor, _prefixed(state, "predictor."), old)
@@ -371,7 +378,7 @@ def widen_predictor(
     with torch.no_grad():
         head.zero_()
         for (channels, column), (new_channels, new_column) in blocks:
-            for part in (0, 1):  # mean-pooled, then max-pooled
+            for part in range(old.pooled_parts):  # mean-, max- (and std-) pooled
                 source = column + part * channels
                 target = new_column + part * new_channels
                 head[:, target : target + channels] = weights[:, source : source + channels]
@@ -397,6 +404,21 @@ def main(argv: list[str] | None = None) -> int:
         default=PredictorConfig.pooled_stages,
         metavar="N",
         help="how many of the predictor's last stages feed its head (more widen --init's)",
+    )
+    parser.add_argument(
+        "--predictor-pooled-std",
+        action="store_true",
+        help="the predictor's head also sees each pooled channel's standard deviation "
+        "(widens --init's; best followed by --fit-head)",
+    )
+    parser.add_argument(
+        "--fit-head",
+        type=int,
+        default=0,
+        metavar="N",
+        help="before training, solve the predictor's linear head in closed form (ridge "
+        "regression) on N sampled style images, as served (head_fit.py); with "
+        "--epochs 0, only that",
     )
     parser.add_argument(
         "--augment",
@@ -468,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         "output (output) or of the style image itself (style, what style distance measures)",
     )
     args = parser.parse_args(argv)
+    if args.epochs == 0 and not args.fit_head:
+        parser.error("--epochs 0 trains nothing: it goes with --fit-head")
     if args.end_to_end and args.only_predictor:
         parser.error("--end-to-end trains the transformer: it cannot go with --only-predictor")
     if args.local_weight and args.only_transformer:
@@ -496,7 +520,11 @@ def run(args: argparse.Namespace, command: str) -> int:
     teacher, transform, magenta = MultiStyle26(), ArbitraryTransform(), predictor()
     loss = StyleLoss(loss_network("predictor"), loss_weights(args))
     student = StylePredictorNet(
-        PredictorConfig(args.predictor_widths, pooled_stages=args.predictor_pooled_stages)
+        PredictorConfig(
+            args.predictor_widths,
+            pooled_stages=args.predictor_pooled_stages,
+            pooled_std=args.predictor_pooled_std,
+        )
     )
     net = StyleNet(StyleNetConfig(STYLE_DIM, args.half, args.quarter, args.blocks, True))
     served = ServedArbitrary(student, net, args.work_side)
@@ -527,20 +555,29 @@ def run(args: argparse.Namespace, command: str) -> int:
         f"{parameter_count(net):,} parameters"
     )
 
+    head_fit = None
+    if args.fit_head:
+        head_fit = fit_head(served, sampler.batch, magenta, args.fit_head, rng)
+        print(
+            f"head fitted on {head_fit.samples} style images (ridge {head_fit.ridge:g}): "
+            f"vector error on a held-back sixth {head_fit.error_before:.3f} -> "
+            f"{head_fit.error_after:.3f}"
+        )
     trained = student if args.only_predictor else net if args.only_transformer else served
     hint = LocalHint(student.config.widths[-1]) if args.local_weight else None
     extra = list(hint.parameters()) if hint is not None else []
     optimizer = torch.optim.Adam([*trained.parameters(), *extra], lr=args.lr)
-    budget = Budget(args.epochs * args.steps, args.minutes)
+    budget = Budget(max(1, args.epochs * args.steps), args.minutes)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * budget.fraction(step)))
     )
     sheet_path = args.sheet or args.out.parent / "styles.png"
     sheet_path.parent.mkdir(parents=True, exist_ok=True)
     started, step, history, metrics = time.time(), 0, [], {}
-    for epoch in range(1, args.epochs + 1):
+    for epoch in range(1, args.epochs + 1) if args.epochs else [0]:  # 0: fit the head only
         student.train(not args.only_transformer), net.train()
-        bar = tqdm(range(args.steps), desc=f"epoch {epoch}/{args.epochs}", unit="step")
+        steps = args.steps if epoch else 0
+        bar = tqdm(range(steps), desc=f"epoch {epoch}/{args.epochs}", unit="step")
         for _ in bar:
             styles = sampler.batch(args.batch, args.size, rng)
             with torch.set_grad_enabled(not args.only_transformer):
@@ -587,6 +624,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "end_to_end": args.end_to_end,
             "vector_target": args.vector_target,
             "local_weight": args.local_weight,
+            "head_fit": asdict(head_fit) if head_fit else None,
             "emoji_grids": args.emoji,
             "style_dirs": args.style_dir,
             "style_dir_images": len(art),

@@ -166,19 +166,26 @@ class PredictorConfig:
     widths: tuple[int, ...] = (24, 32, 48, 64, 96, 128)  # one stride-2 stage each
     style_dim: int = STYLE_DIM
     pooled_stages: int = 1  # the last N stages' pooled features feed the head
+    pooled_std: bool = False  # the head also sees each pooled channel's spatial std
 
     @classmethod
     def from_json(cls, config: dict) -> PredictorConfig:
         """The config a version's metadata records (`predictor_config`)."""
         return cls(**{**config, "widths": tuple(config["widths"])})  # a list in JSON
 
+    @property
+    def pooled_parts(self) -> int:
+        """Statistics pooled per channel: mean and max, and std with `pooled_std`."""
+        return 3 if self.pooled_std else 2
+
     def head_blocks(self) -> list[tuple[int, int]]:
         """(channels, first column) of each pooled stage's block of head inputs, the last
-        stage first; a block holds the mean-pooled channels, then the max-pooled ones."""
+        stage first; a block holds the mean-pooled channels, then the max-pooled ones, then
+        (with `pooled_std`) their standard deviations."""
         blocks, column = [], 0
         for channels in reversed(self.widths[len(self.widths) - self.pooled_stages :]):
             blocks.append((channels, column))
-            column += 2 * channels
+            column += self.pooled_parts * channels
         return blocks
 
 
@@ -186,7 +193,8 @@ class StylePredictorNet(nn.Module):
     """A small student of Magenta's style predictor: images [B, 3, H, W] in [0, 1]
     -> style vectors [B, 100]. Each stage: a stride-2 3x3 conv, then a depthwise-separable
     3x3 conv, batch norm and ReLU6. The last `pooled_stages` stages are mean- and
-    max-pooled over space (texture statistics at several scales) into a linear head."""
+    max-pooled over space (texture statistics at several scales; with `pooled_std`, their
+    standard deviations too) into a linear head."""
 
     def __init__(self, config: PredictorConfig) -> None:
         super().__init__()
@@ -209,7 +217,9 @@ class StylePredictorNet(nn.Module):
         self.features = nn.Sequential(*layers)
         stages = range(len(config.widths) - config.pooled_stages, len(config.widths))
         self.pooled_after = [(s + 1) * LAYERS_PER_STAGE - 1 for s in stages]  # layer indices
-        self.head = nn.Linear(2 * sum(c for c, _ in config.head_blocks()), config.style_dim)
+        self.pooled_std = config.pooled_std
+        inputs = config.pooled_parts * sum(c for c, _ in config.head_blocks())
+        self.head = nn.Linear(inputs, config.style_dim)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.vector_and_map(images)[0]
@@ -217,13 +227,21 @@ class StylePredictorNet(nn.Module):
     def vector_and_map(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The style vectors [B, 100] and the last stage's feature map [B, C, h, w], each
         stage halving the side (for training hints)."""
+        pooled, last_map = self.pooled_and_map(images)
+        return self.head(pooled), last_map
+
+    def pooled_and_map(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The head's inputs [B, D] (PredictorConfig.head_blocks) and the last stage's map."""
         x = images * 2.0 - 1.0
         pooled: list[torch.Tensor] = []
         for i, layer in enumerate(self.features):
             x = layer(x)
             if i in self.pooled_after:
-                pooled.insert(0, torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1))
-        return self.head(torch.cat(pooled, dim=1)), x
+                parts = [x.mean(dim=(2, 3)), x.amax(dim=(2, 3))]
+                if self.pooled_std:  # (the epsilon keeps a flat channel's gradient finite)
+                    parts.append((x.var(dim=(2, 3), unbiased=False) + 1e-6).sqrt())
+                pooled.insert(0, torch.cat(parts, dim=1))
+        return torch.cat(pooled, dim=1), x
 
 
 def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -358,11 +376,17 @@ class ServedArbitrary(OneAtATime):
     def style_vector(self, style_image: torch.Tensor) -> torch.Tensor:
         """uint8 [B, H, W, 3] -> [B, 100]: the predictor's vector of the style image (center
         square at 256²); with `mirror`, the mean of it and of its mirror image's (steadier)."""
-        style = square_resize(style_image.permute(0, 3, 1, 2).float() / 255.0, 256)
+        style = square_resize(style_image.permute(0, 3, 1, 2).float() / 255.0, 256)  # PREDICT_SIZE
+        return self.predictor.head(self.style_features(style))
+
+    def style_features(self, style: torch.Tensor) -> torch.Tensor:
+        """The predictor head's inputs for style images [B, 3, 256, 256] in [0, 1]; with
+        `mirror`, the mean of theirs and their mirror images' (the head being linear, its
+        vector is the mean of both vectors)."""
         if not self.mirror:
-            return self.predictor(style)
-        vectors = self.predictor(torch.cat([style, style.flip(-1)]))
-        return 0.5 * (vectors[: style.shape[0]] + vectors[style.shape[0] :])
+            return self.predictor.pooled_and_map(style)[0]
+        pooled = self.predictor.pooled_and_map(torch.cat([style, style.flip(-1)]))[0]
+        return 0.5 * (pooled[: style.shape[0]] + pooled[style.shape[0] :])
 
 
 def _config_json(config: object) -> str:
