@@ -338,9 +338,8 @@ def transformer_losses(
 
 def load_init(served: ServedArbitrary, path: Path, old: PredictorConfig) -> None:
     """Load an exported model's weights (its predictor's config `old`). The transformer is
-    kept; a predictor with as many stages, none narrower, no fewer pooled and no fewer pooled
-    statistics, is widened
-    (`widen_predictor`), and one of other stages starts afresh."""
+    kept; a predictor with as many stages, none narrower, and no fewer pooled stages or
+    statistics, is widened (`widen_predictor`), and one of other stages starts afresh."""
     state = torch.jit.load(str(path)).state_dict()
     new = served.predictor.config
     if old == new:
