@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.style.teacher import CONTENT_FEATURE, PREDICT_SIZE, predictor, resize_square
+from training.style.model import square_resize
+from training.style.teacher import CONTENT_FEATURE, PREDICT_SIZE, predictor
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -145,7 +146,7 @@ class StyleLoss(nn.Module):
     @torch.no_grad()
     def target(self, style_images: torch.Tensor) -> StyleTarget:
         """Targets of style images [S, 3, H, W] in [0, 1], seen at 256² like the predictor."""
-        return self.target_of_outputs(resize_square(style_images, PREDICT_SIZE))
+        return self.target_of_outputs(square_resize(style_images, PREDICT_SIZE))
 
     @torch.no_grad()
     def target_of_outputs(self, outputs: torch.Tensor) -> StyleTarget:

