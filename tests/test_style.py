@@ -278,6 +278,29 @@ def test_a_wider_predictor_keeps_its_vectors_and_the_transformer(tmp_path: Path)
         assert parameter_count(new.predictor) > parameter_count(old.predictor)
 
 
+def test_a_wider_transformer_computes_the_same_images_to_start(tmp_path: Path) -> None:
+    """--init with more --half/--quarter channels widens the transformer, which starts by
+    computing the same images; with fewer, --init's widths are kept."""
+    from training.style.arbitrary import load_init
+
+    config = PredictorConfig(widths=(8, 8))
+    old = ServedArbitrary(StylePredictorNet(config), tiny_net(100, True))
+    path = tmp_path / "model.pt"
+    torch.jit.script(old.eval()).save(str(path))
+    images, cond = torch.rand(2, 3, 32, 32), torch.randn(2, 100)
+    for half, quarter, kept in [(12, 16, (12, 16)), (4, 4, (8, 8))]:
+        net = StyleNet(StyleNetConfig(100, half, quarter, blocks=1, arbitrary=True))
+        new = ServedArbitrary(StylePredictorNet(config), net)
+        load_init(new, path, config)
+        assert (new.net.config.half, new.net.config.quarter) == kept
+        with torch.no_grad():
+            torch.testing.assert_close(new.net(images, cond), old.net(images, cond))
+            scripted = torch.jit.script(new.eval())
+            torch.testing.assert_close(scripted.net(images, cond), old.net(images, cond))
+        widened = parameter_count(new.net) > parameter_count(old.net)
+        assert widened == (kept != (8, 8))
+
+
 def test_more_pooled_stages_let_the_head_see_earlier_stages() -> None:
     """With pooled_stages 2, the vectors depend on the head's columns for the stage before
     the last: changing them changes the vectors (with 1 there are none)."""

@@ -34,7 +34,7 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +67,7 @@ from training.style.train import (
     loss_weights,
     random_crops,
     summarize,
+    widen,
 )
 
 # Style images for evaluation and the sheet: never trained on (two are held-out photos).
@@ -338,14 +339,15 @@ def transformer_losses(
 
 def load_init(served: ServedArbitrary, path: Path, old: PredictorConfig) -> None:
     """Load an exported model's weights (its predictor's config `old`). The transformer is
-    kept; a predictor with as many stages, none narrower, and no fewer pooled stages or
-    statistics, is widened (`widen_predictor`), and one of other stages starts afresh."""
+    kept, widened where `served.net` has more channels (`load_transformer`); a predictor
+    with as many stages, none narrower, and no fewer pooled stages or statistics, is
+    widened (`widen_predictor`), and one of other stages starts afresh."""
     state = torch.jit.load(str(path)).state_dict()
+    load_transformer(served, _prefixed(state, "net."))
     new = served.predictor.config
     if old == new:
-        served.load_state_dict(state)
+        served.predictor.load_state_dict(_prefixed(state, "predictor."))
         return
-    served.net.load_state_dict(_prefixed(state, "net."))
     change = f"predictor widths {old.widths} -> {new.widths}, pooled stages "
     change += f"{old.pooled_stages} -> {new.pooled_stages}, pooled std "
     change += f"{old.pooled_std} -> {new.pooled_std}"
@@ -359,6 +361,23 @@ def load_init(served: ServedArbitrary, path: Path, old: PredictorConfig) -> None
         widen_predictor(served.predictor, _prefixed(state, "predictor."), old)
     else:
         print(f"{change}: a new predictor")
+
+
+def load_transformer(served: ServedArbitrary, state: dict[str, torch.Tensor]) -> None:
+    """Replace `served.net` by the exported transformer `state`, widened to `served.net`'s
+    channels where it asks for more (--half, --quarter; `widen`: the same images to
+    start); where it asks for fewer, the exported widths are kept."""
+    asked = served.net.config
+    half, quarter = state["enter.conv.weight"].shape[0], state["down.conv.weight"].shape[0]
+    old = replace(asked, half=half, quarter=quarter)
+    net = StyleNet(old)
+    net.load_state_dict(state)
+    served.net = widen(net, asked.half, asked.quarter).eval()
+    if served.net is not net:
+        print(
+            f"transformer channels {old.half},{old.quarter} -> {asked.half},{asked.quarter}: "
+            "widened (the same images to start)"
+        )
 
 
 def _prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -531,6 +550,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     if args.init:
         base = json.loads((args.init.parent / "metadata.json").read_text())
         load_init(served, args.init, PredictorConfig.from_json(base["predictor_config"]))
+        net = served.net  # widened, or as wide as --init's
     pool_styles = pool + (extra_style_images() if args.augment else [])
     textures = len(pool_styles) - len(pool)
     if args.emoji:
