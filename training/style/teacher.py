@@ -237,7 +237,9 @@ class StylePredictor(nn.Module):
             return self(images)[1]
         feed = {session.get_inputs()[0].name: images.permute(0, 2, 3, 1).contiguous().numpy()}
         vector = session.run([session.get_outputs()[-1].name], feed)[0]
-        return torch.from_numpy(vector).reshape(images.shape[0], STYLE_DIM)
+        # A copy: the array ONNX Runtime returns keeps a far larger buffer alive (kept
+        # vectors grew memory by about 7 MB a batch, and --fit-head 36000 ran out of it).
+        return torch.tensor(vector).reshape(images.shape[0], STYLE_DIM)
 
     @torch.no_grad()
     def local_vectors(self, images: torch.Tensor) -> torch.Tensor:
