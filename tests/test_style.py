@@ -279,8 +279,8 @@ def test_a_wider_predictor_keeps_its_vectors_and_the_transformer(tmp_path: Path)
 
 
 def test_a_wider_transformer_computes_the_same_images_to_start(tmp_path: Path) -> None:
-    """--init with more --half/--quarter channels widens the transformer, which starts by
-    computing the same images; with fewer, --init's widths are kept."""
+    """--init with more --half/--quarter channels, or with --detail, widens the transformer,
+    which starts by computing the same images; with fewer, --init's widths are kept."""
     from training.style.arbitrary import load_init
 
     config = PredictorConfig(widths=(8, 8))
@@ -288,17 +288,40 @@ def test_a_wider_transformer_computes_the_same_images_to_start(tmp_path: Path) -
     path = tmp_path / "model.pt"
     torch.jit.script(old.eval()).save(str(path))
     images, cond = torch.rand(2, 3, 32, 32), torch.randn(2, 100)
-    for half, quarter, kept in [(12, 16, (12, 16)), (4, 4, (8, 8))]:
-        net = StyleNet(StyleNetConfig(100, half, quarter, blocks=1, arbitrary=True))
+    for half, quarter, detail, kept in [
+        (12, 16, False, (12, 16)),
+        (4, 4, False, (8, 8)),
+        (8, 8, True, (8, 8)),
+    ]:
+        net = StyleNet(StyleNetConfig(100, half, quarter, 1, True, detail))
         new = ServedArbitrary(StylePredictorNet(config), net)
         load_init(new, path, config)
         assert (new.net.config.half, new.net.config.quarter) == kept
+        assert (new.net.detail is not None) == detail
         with torch.no_grad():
             torch.testing.assert_close(new.net(images, cond), old.net(images, cond))
             scripted = torch.jit.script(new.eval())
             torch.testing.assert_close(scripted.net(images, cond), old.net(images, cond))
         widened = parameter_count(new.net) > parameter_count(old.net)
-        assert widened == (kept != (8, 8))
+        assert widened == (kept != (8, 8) or detail)
+
+
+def test_detail_learns_the_photos_edges_at_its_own_rate() -> None:
+    """Detail starts at zero but gets gradients, in its own optimiser group at
+    DETAIL_LR_SCALE x the rate; after one step it is no longer zero."""
+    from training.style.train import DETAIL_LR_SCALE, parameter_groups
+
+    torch.manual_seed(0)
+    net = StyleNet(StyleNetConfig(100, 8, 8, 1, True, detail=True))
+    groups = parameter_groups([net], 1e-3)
+    assert [g["lr"] for g in groups] == [1e-3, 1e-3 * DETAIL_LR_SCALE]
+    assert groups[1]["params"] == list(net.detail.parameters())
+    assert net.detail.conv.weight.abs().sum() == 0
+    images, cond = torch.rand(2, 3, 32, 32), torch.randn(2, 100)
+    optimizer = torch.optim.Adam(groups)
+    F.l1_loss(net(images, cond), images).backward()
+    optimizer.step()
+    assert net.detail.conv.weight.abs().min() > 0.5 * 1e-3 * DETAIL_LR_SCALE
 
 
 def test_more_pooled_stages_let_the_head_see_earlier_stages() -> None:
@@ -484,8 +507,24 @@ def test_loss_weights_come_from_the_command_line() -> None:
     parser = argparse.ArgumentParser()
     add_run_arguments(parser, "style")
     assert loss_weights(parser.parse_args([])) == LossWeights()
-    args = parser.parse_args(["--content-weight", "0.4", "--vector-weight", "0.1"])
-    assert loss_weights(args) == LossWeights(content=0.4, vector=0.1)
+    args = parser.parse_args(["--content-weight", "0.4", "--laplacian-weight", "0.5"])
+    assert loss_weights(args) == LossWeights(content=0.4, laplacian=0.5)
+
+
+def test_the_laplacian_loss_asks_for_the_photos_edges_not_its_colours() -> None:
+    """Zero for the photo itself; small for the photo recoloured (its edges kept), larger
+    for it blurred, and 1 (relative to the photo's edges) for a flat image."""
+    from training.style.losses import laplacian_loss
+
+    torch.manual_seed(0)
+    photo = F.interpolate(torch.rand(1, 3, 16, 16), size=64, mode="bilinear")
+    assert laplacian_loss(photo, photo) == 0
+    swapped = photo[:, [2, 1, 0]]  # B and R swapped: luminance changes, a little
+    blurred = F.avg_pool2d(F.pad(photo, (2, 2, 2, 2), mode="replicate"), 5, 1)
+    flat = torch.full_like(photo, 0.5)
+    assert laplacian_loss(swapped, photo) < laplacian_loss(blurred, photo)
+    assert laplacian_loss(blurred, photo) < laplacian_loss(flat, photo)
+    torch.testing.assert_close(laplacian_loss(flat, photo), torch.tensor(1.0))
 
 
 def test_vgg_loss_network_skips_cleanly_without_torchvision_or_weights(tmp_path: Path) -> None:

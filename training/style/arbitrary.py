@@ -65,6 +65,7 @@ from training.style.train import (
     center_square,
     grow_into,
     loss_weights,
+    parameter_groups,
     random_crops,
     summarize,
     widen,
@@ -365,18 +366,19 @@ def load_init(served: ServedArbitrary, path: Path, old: PredictorConfig) -> None
 
 def load_transformer(served: ServedArbitrary, state: dict[str, torch.Tensor]) -> None:
     """Replace `served.net` by the exported transformer `state`, widened to `served.net`'s
-    channels where it asks for more (--half, --quarter; `widen`: the same images to
-    start); where it asks for fewer, the exported widths are kept."""
+    channels where it asks for more (--half, --quarter) and given Detail if asked (--detail;
+    `widen`: the same images to start); where it asks for fewer, the exported widths are
+    kept."""
     asked = served.net.config
     half, quarter = state["enter.conv.weight"].shape[0], state["down.conv.weight"].shape[0]
-    old = replace(asked, half=half, quarter=quarter)
+    old = replace(asked, half=half, quarter=quarter, detail="detail.conv.weight" in state)
     net = StyleNet(old)
     net.load_state_dict(state)
-    served.net = widen(net, asked.half, asked.quarter).eval()
+    served.net = widen(net, asked.half, asked.quarter, asked.detail).eval()
     if served.net is not net:
         print(
-            f"transformer channels {old.half},{old.quarter} -> {asked.half},{asked.quarter}: "
-            "widened (the same images to start)"
+            f"transformer channels {old.half},{old.quarter} -> {asked.half},{asked.quarter}, "
+            f"detail {old.detail} -> {asked.detail}: widened (the same images to start)"
         )
 
 
@@ -544,7 +546,8 @@ def run(args: argparse.Namespace, command: str) -> int:
             pooled_std=args.predictor_pooled_std,
         )
     )
-    net = StyleNet(StyleNetConfig(STYLE_DIM, args.half, args.quarter, args.blocks, True))
+    config = StyleNetConfig(STYLE_DIM, args.half, args.quarter, args.blocks, True, args.detail)
+    net = StyleNet(config)
     served = ServedArbitrary(student, net, args.work_side)
     base = {}  # the metadata of --init: its steps, history and commands continue here
     if args.init:
@@ -584,8 +587,8 @@ def run(args: argparse.Namespace, command: str) -> int:
         )
     trained = student if args.only_predictor else net if args.only_transformer else served
     hint = LocalHint(student.config.widths[-1]) if args.local_weight else None
-    extra = list(hint.parameters()) if hint is not None else []
-    optimizer = torch.optim.Adam([*trained.parameters(), *extra], lr=args.lr)
+    extra = [hint] if hint is not None else []
+    optimizer = torch.optim.Adam(parameter_groups([trained, *extra], args.lr))
     budget = Budget(max(1, args.epochs * args.steps), args.minutes)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * budget.fraction(step)))

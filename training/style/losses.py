@@ -128,6 +128,7 @@ class LossWeights:
     content: float = 1.0
     vector: float = 0.02
     tv: float = 0.3
+    laplacian: float = 0.0  # edges of the photo kept (Li et al. 2017; `laplacian_loss`)
 
 
 class StyleLoss(nn.Module):
@@ -177,6 +178,7 @@ class StyleLoss(nn.Module):
             / content_features.pow(2).mean(),
             "vector": (vector - target.vectors).pow(2).sum(1).mean(),
             "tv": total_variation(output),
+            "laplacian": laplacian_loss(output, content),
         }
         w = self.weights
         parts["total"] = (
@@ -184,8 +186,30 @@ class StyleLoss(nn.Module):
             + w.content * parts["content"]
             + w.vector * parts["vector"]
             + w.tv * parts["tv"]
+            + w.laplacian * parts["laplacian"]
         )
         return parts
+
+
+LAPLACIAN = torch.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
+LUMA = (0.299, 0.587, 0.114)
+
+
+def laplacian_loss(output: torch.Tensor, content: torch.Tensor, pool: int = 2) -> torch.Tensor:
+    """Li et al.'s (2017) Laplacian loss on luminance: the squared difference of the two
+    images' Laplacians after `pool`x`pool` average pooling (edges and shapes, not pixel
+    noise), relative to the content Laplacian's mean square. The colours stay free for the
+    style; the photo's edges are kept, which the style and Gram terms do not ask for."""
+    luma = torch.tensor(LUMA, dtype=output.dtype).view(1, 3, 1, 1)
+    kernel = LAPLACIAN.to(output.dtype).view(1, 1, 3, 3)
+
+    def edges(images: torch.Tensor) -> torch.Tensor:
+        grey = F.avg_pool2d((images * luma).sum(1, keepdim=True), pool)
+        return F.conv2d(grey, kernel)
+
+    with torch.no_grad():
+        target = edges(content)
+    return F.mse_loss(edges(output), target) / target.pow(2).mean().clamp_min(1e-8)
 
 
 def total_variation(images: torch.Tensor) -> torch.Tensor:

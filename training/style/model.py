@@ -32,6 +32,7 @@ class StyleNetConfig:
     quarter: int = 32  # channels of the residual blocks at quarter resolution
     blocks: int = 5  # residual blocks
     arbitrary: bool = False  # conditioned on a style vector instead of style weights
+    detail: bool = False  # a full-resolution path from the input image to the output (Detail)
 
 
 class CondInstanceNorm(nn.Module):
@@ -89,6 +90,25 @@ def phase_kernels(w: torch.Tensor) -> torch.Tensor:
     return torch.stack(phases, 1).reshape(4 * w.shape[0], w.shape[1], 3, 3)
 
 
+class Detail(nn.Module):
+    """The input image's own pixels into the output logits at full resolution, which the
+    rest of StyleNet never sees: a 3x3 convolution of the image, scaled per channel by a
+    linear map of the conditioning vector (how much of the photo's detail a style keeps).
+    It starts at zero, so a net given it computes the same images until trained."""
+
+    def __init__(self, cond_dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, 1, 1)
+        self.gain = nn.Linear(cond_dim, 3)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+        nn.init.zeros_(self.gain.weight)
+        nn.init.ones_(self.gain.bias)
+
+    def forward(self, image: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.conv(image) * self.gain(cond)[:, :, None, None]
+
+
 class ConvBlock(nn.Module):
     """3x3 convolution (or UpConv), conditional instance norm, ReLU."""
 
@@ -126,7 +146,8 @@ class StyleNet(nn.Module):
     the time on a CPU: the image enters as 2x2 pixel blocks (pixel unshuffle, 12 channels
     at half resolution), goes down once more to the residual blocks at quarter
     resolution, and up twice by resize-convolution (UpConv), the second time straight to
-    RGB. Channels-last memory makes oneDNN's convolutions several times faster on a CPU."""
+    RGB; with `detail`, the image's own edges join at full resolution (Detail).
+    Channels-last memory makes oneDNN's convolutions several times faster on a CPU."""
 
     def __init__(self, config: StyleNetConfig) -> None:
         super().__init__()
@@ -137,13 +158,17 @@ class StyleNet(nn.Module):
         self.res = nn.ModuleList([Residual(quarter, config) for _ in range(config.blocks)])
         self.up = ConvBlock(quarter, half, 1, config, up=True)
         self.out = UpConv(half, 3)
+        self.detail = Detail(config.cond_dim) if config.detail else None
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        x = F.pixel_unshuffle(x, 2).contiguous(memory_format=torch.channels_last)
+    def forward(self, image: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        x = F.pixel_unshuffle(image, 2).contiguous(memory_format=torch.channels_last)
         x = self.down(self.enter(x, cond), cond)
         for block in self.res:
             x = block(x, cond)
-        return torch.sigmoid(self.out(self.up(x, cond))).contiguous()
+        logits = self.out(self.up(x, cond))
+        if self.detail is not None:
+            logits = logits + self.detail(image, cond)
+        return torch.sigmoid(logits).contiguous()
 
     def stylise(self, image: torch.Tensor, cond: torch.Tensor, work_side: int) -> torch.Tensor:
         """The output [B, 3, H', W'] for uint8 images [B, H, W, 3] (H' >= H, W' >= W:

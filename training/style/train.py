@@ -19,7 +19,7 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -303,14 +303,30 @@ def add_styles(net: StyleNet, count: int) -> StyleNet:
     return bigger
 
 
-def widen(net: StyleNet, half: int, quarter: int) -> StyleNet:
-    """A copy of `net` with at least `half` and `quarter` channels that computes the same
-    images: each new channel starts as a fresh layer would, and its weights into the old
-    channels start at zero, so only training makes it count."""
+DETAIL_LR_SCALE = 30.0  # Detail starts at zero and has few weights: it learns faster
+
+
+def parameter_groups(modules: list[torch.nn.Module], lr: float) -> list[dict]:
+    """The optimiser's groups for `modules`: Detail's parameters at DETAIL_LR_SCALE x `lr`,
+    the rest at `lr`."""
+    named = [(n, p) for m in modules for n, p in m.named_parameters()]
+    detail = [p for n, p in named if ".detail." in f".{n}"]
+    rest = [p for n, p in named if ".detail." not in f".{n}"]
+    groups = [{"params": rest, "lr": lr}]
+    return groups + ([{"params": detail, "lr": lr * DETAIL_LR_SCALE}] if detail else [])
+
+
+def widen(net: StyleNet, half: int, quarter: int, detail: bool = False) -> StyleNet:
+    """A copy of `net` with at least `half` and `quarter` channels (and with `detail`, a
+    Detail path) that computes the same images: each new channel starts as a fresh layer
+    would, and its weights into the old channels start at zero, as does Detail, so only
+    training makes them count."""
     half, quarter = max(half, net.config.half), max(quarter, net.config.quarter)
-    if (half, quarter) == (net.config.half, net.config.quarter):
+    detail = detail or net.config.detail
+    if (half, quarter, detail) == (net.config.half, net.config.quarter, net.config.detail):
         return net
-    wider = StyleNet(StyleNetConfig(**{**asdict(net.config), "half": half, "quarter": quarter}))
+    config = {**asdict(net.config), "half": half, "quarter": quarter, "detail": detail}
+    wider = StyleNet(StyleNetConfig(**config))
     grow_into(wider, net.state_dict())
     return wider
 
@@ -319,8 +335,11 @@ def widen(net: StyleNet, half: int, quarter: int) -> StyleNet:
 def grow_into(wider: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Copy each tensor of `state` into the leading slice of `wider`'s (same or larger):
     a convolution's new input channels start at zero for its old output channels, so the
-    old channels compute what they did, and new ones keep their fresh initialisation."""
+    old channels compute what they did, and new ones keep their fresh initialisation
+    (as do tensors that `state` lacks)."""
     for key, value in wider.state_dict().items():
+        if key not in state:
+            continue
         old = state[key]
         if value.dim() == 4:  # a convolution [out, in, k, k]: new inputs skip old outputs
             value[: old.shape[0], old.shape[1] :] = 0
@@ -371,6 +390,13 @@ def add_run_arguments(parser: argparse.ArgumentParser, model: str) -> None:
         help="channels at quarter resolution (more than --init's widen it, keeping its styles)",
     )
     parser.add_argument("--blocks", type=int, default=StyleNetConfig.blocks)
+    parser.add_argument(
+        "--detail",
+        action="store_true",
+        help="a full-resolution path from the photo to the output (model.Detail; it widens "
+        "--init's net, starting at zero) that keeps the photo's edges; it learns at "
+        f"{DETAIL_LR_SCALE:g}x --lr",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--minutes", type=float, default=0, help="time budget (0: by steps)")
     parser.add_argument("--seed", type=int, default=0)
@@ -410,9 +436,10 @@ def run(args: argparse.Namespace, command: str) -> int:
         raise SystemExit("no styles: give --style NAME=SOURCE (or --init)")
     if args.init:
         net = add_styles(net, len(new)) if new else net
-        net = widen(net, args.half, args.quarter)
+        net = widen(net, args.half, args.quarter, args.detail)
     else:
-        net = StyleNet(StyleNetConfig(len(sources), args.half, args.quarter, args.blocks))
+        config = StyleNetConfig(len(sources), args.half, args.quarter, args.blocks)
+        net = StyleNet(replace(config, detail=args.detail))
     names = [s.name for s in sources]
     print(f"styles: {', '.join(f'{s.name} ({s.origin})' for s in sources)}")
     print(
@@ -428,7 +455,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     sheet_path = args.sheet or args.out.parent / "styles.png"
     sheet_path.parent.mkdir(parents=True, exist_ok=True)
     sheet_photos = [photos[name] for name in SHEET_PHOTOS if name in photos]
-    optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
+    optimizer = torch.optim.Adam(parameter_groups([net], args.lr))
     budget = Budget(args.epochs * args.steps, args.minutes)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * budget.fraction(step)))
