@@ -306,6 +306,31 @@ def test_a_wider_transformer_computes_the_same_images_to_start(tmp_path: Path) -
         assert widened == (kept != (8, 8) or detail)
 
 
+def test_detail_keeps_the_photos_finest_edges_above_the_work_side() -> None:
+    """An image larger than the work side is styled smaller, but Detail adds its edges at
+    full size: a 1-pixel checkerboard, which the small image cannot hold, shows in the
+    output with Detail and not without it."""
+    torch.manual_seed(0)
+    plain = StyleNet(StyleNetConfig(100, 8, 8, 1, True)).eval()
+    net = StyleNet(StyleNetConfig(100, 8, 8, 1, True, detail=True)).eval()
+    net.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        net.detail.conv.weight[:, :, 1, 1] = 4.0 * torch.eye(3)  # each channel, its pixel
+    checker = (torch.arange(64)[:, None] + torch.arange(64)[None]) % 2
+    image = (64 + 128 * checker)[None, :, :, None].expand(1, 64, 64, 3).to(torch.uint8)
+    cond = torch.randn(1, 100)
+    sign = 2.0 * checker - 1.0
+    with torch.no_grad():
+        for model, shows in ((plain, False), (net, True)):
+            grey = model.stylise(image, cond, work_side=16)[0].mean(0)
+            fine = grey - F.avg_pool2d(grey[None, None], 3, 1, 1, count_include_pad=False)[0, 0]
+            assert ((fine * sign).mean() > 0.02) == shows
+            scripted = torch.jit.script(model)
+            torch.testing.assert_close(
+                scripted.stylise(image, cond, 16), model.stylise(image, cond, 16)
+            )
+
+
 def test_detail_learns_the_photos_edges_at_its_own_rate() -> None:
     """Detail starts at zero but gets gradients, in its own optimiser group at
     DETAIL_LR_SCALE x the rate; after one step it is no longer zero."""

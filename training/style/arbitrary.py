@@ -16,6 +16,8 @@ Two students are distilled in one loop, each step on a fresh batch:
   the vector errors that show in the output cost more than those that do not.
   `--vector-target style` aims its style-vector term at the style image's own vector (which
   style distance measures) instead of the teacher output's.
+  `--detail` gives it a full-resolution path from the photo (model.Detail) and
+  `--laplacian-weight` asks it to keep the photo's edges (losses.laplacian_loss).
 
 With `--fit-head N` the predictor's linear head is first solved in closed form on N style
 images (`head_fit.py`), and with `--epochs 0` that is the whole run.

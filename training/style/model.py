@@ -161,29 +161,39 @@ class StyleNet(nn.Module):
         self.detail = Detail(config.cond_dim) if config.detail else None
 
     def forward(self, image: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        logits = self.coarse(image, cond)
+        if self.detail is not None:
+            logits = logits + self.detail(image, cond)
+        return torch.sigmoid(logits).contiguous()
+
+    def coarse(self, image: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The output's logits from the half- and quarter-resolution layers (no Detail)."""
         x = F.pixel_unshuffle(image, 2).contiguous(memory_format=torch.channels_last)
         x = self.down(self.enter(x, cond), cond)
         for block in self.res:
             x = block(x, cond)
-        logits = self.out(self.up(x, cond))
-        if self.detail is not None:
-            logits = logits + self.detail(image, cond)
-        return torch.sigmoid(logits).contiguous()
+        return self.out(self.up(x, cond)).contiguous()
 
     def stylise(self, image: torch.Tensor, cond: torch.Tensor, work_side: int) -> torch.Tensor:
         """The output [B, 3, H', W'] for uint8 images [B, H, W, 3] (H' >= H, W' >= W:
         to_pixels crops). An image whose longest side is over `work_side` (0: no limit) is
         styled at that side and the output resized back (bicubic): the texture keeps its
-        size relative to the picture at any resolution, in a fraction of the time."""
+        size relative to the picture at any resolution, in a fraction of the time. With
+        Detail, the logits are resized back and Detail adds the photo's edges at full size."""
         x = image.permute(0, 3, 1, 2).float() / 255.0
         h, w = x.shape[-2], x.shape[-1]
         if work_side <= 0 or max(h, w) <= work_side:
             return self(pad_for_network(x), cond)
         scale = work_side / max(h, w)
         small_h, small_w = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
-        x = F.interpolate(x, size=[small_h, small_w], mode="bilinear", antialias=True)
-        styled = self(pad_for_network(x), cond)[:, :, :small_h, :small_w]
-        return F.interpolate(styled, size=[h, w], mode="bicubic").clamp(0.0, 1.0)
+        small = F.interpolate(x, size=[small_h, small_w], mode="bilinear", antialias=True)
+        if self.detail is None:
+            styled = self(pad_for_network(small), cond)[:, :, :small_h, :small_w]
+            return F.interpolate(styled, size=[h, w], mode="bicubic").clamp(0.0, 1.0)
+        else:
+            logits = self.coarse(pad_for_network(small), cond)[:, :, :small_h, :small_w]
+            logits = F.interpolate(logits, size=[h, w], mode="bicubic")
+            return torch.sigmoid(logits + self.detail(x, cond))
 
 
 @dataclass
