@@ -190,10 +190,9 @@ class StyleNet(nn.Module):
         if self.detail is None:
             styled = self(pad_for_network(small), cond)[:, :, :small_h, :small_w]
             return F.interpolate(styled, size=[h, w], mode="bicubic").clamp(0.0, 1.0)
-        else:
-            logits = self.coarse(pad_for_network(small), cond)[:, :, :small_h, :small_w]
-            logits = F.interpolate(logits, size=[h, w], mode="bicubic")
-            return torch.sigmoid(logits + self.detail(x, cond))
+        logits = self.coarse(pad_for_network(small), cond)[:, :, :small_h, :small_w]
+        logits = F.interpolate(logits, size=[h, w], mode="bicubic")
+        return torch.sigmoid(logits + self.detail(x, cond))
 
 
 @dataclass

@@ -309,9 +309,10 @@ DETAIL_LR_SCALE = 30.0  # Detail starts at zero and has few weights: it learns f
 def parameter_groups(modules: list[torch.nn.Module], lr: float) -> list[dict]:
     """The optimiser's groups for `modules`: Detail's parameters at DETAIL_LR_SCALE x `lr`,
     the rest at `lr`."""
-    named = [(n, p) for m in modules for n, p in m.named_parameters()]
-    detail = [p for n, p in named if ".detail." in f".{n}"]
-    rest = [p for n, p in named if ".detail." not in f".{n}"]
+    detail, rest = [], []
+    for module in modules:
+        for name, parameter in module.named_parameters():
+            (detail if ".detail." in f".{name}" else rest).append(parameter)
     groups = [{"params": rest, "lr": lr}]
     return groups + ([{"params": detail, "lr": lr * DETAIL_LR_SCALE}] if detail else [])
 
