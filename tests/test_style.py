@@ -338,6 +338,7 @@ def test_detail_learns_the_photos_edges_at_its_own_rate() -> None:
 
     torch.manual_seed(0)
     net = StyleNet(StyleNetConfig(100, 8, 8, 1, True, detail=True))
+    assert [g["lr"] for g in parameter_groups([net], 1e-3, 3.0)] == [1e-3, 3e-3]
     groups = parameter_groups([net], 1e-3)
     assert [g["lr"] for g in groups] == [1e-3, 1e-3 * DETAIL_LR_SCALE]
     assert groups[1]["params"] == list(net.detail.parameters())
@@ -552,6 +553,31 @@ def test_the_laplacian_loss_asks_for_the_photos_edges_not_its_colours() -> None:
     torch.testing.assert_close(laplacian_loss(flat, photo), torch.tensor(1.0))
 
 
+def test_the_loss_network_sees_larger_outputs_at_the_crop_side() -> None:
+    """With `seen_at`, a larger image's features and style vector are those of it resized
+    to that side (as style distance sees a large output); smaller images are seen as they
+    are. `content_side` draws each step's crop side from --content-sides."""
+    import argparse
+
+    from training.style.train import content_side
+
+    torch.manual_seed(0)
+    network = loss_network("predictor")
+    seen, whole = StyleLoss(network, LossWeights(), seen_at=64), StyleLoss(network, LossWeights())
+    big, small = torch.rand(1, 3, 96, 80), torch.rand(1, 3, 64, 48)
+    resized = F.interpolate(big, size=[64, 53], mode="bilinear", antialias=True)
+    for ours, theirs in zip(seen.features(big)[0], whole.features(resized)[0], strict=True):
+        torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(seen.features(small)[1], whole.features(small)[1])
+    assert seen(big, big, seen.target_of_outputs(big))["content"] == 0  # both seen alike
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser, "style")
+    rng = np.random.default_rng(0)
+    assert {content_side(parser.parse_args([]), rng) for _ in range(5)} == {256}
+    args = parser.parse_args(["--content-sides", "256,384"])
+    assert {content_side(args, rng) for _ in range(20)} == {256, 384}
+
+
 def test_vgg_loss_network_skips_cleanly_without_torchvision_or_weights(tmp_path: Path) -> None:
     with pytest.raises(LossNetworkUnavailable, match="torchvision|weights"):
         loss_network("vgg16", tmp_path / "vgg16.pth")
@@ -670,8 +696,10 @@ def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     init = ["--init", str(tmp_path / "both" / "1" / "model.pt")]
     assert json.loads((tmp_path / "both" / "1" / "metadata.json").read_text())["work_side"] == 40
     assert torch.jit.load(init[1]).work_side == 40
-    transformer = train("transformer", *init, "--only-transformer")
+    transformer = train("transformer", *init, "--only-transformer", "--content-sides", "64,96")
     assert changed(first, transformer, "net.") and not changed(first, transformer, "predictor.")
+    metadata = json.loads((tmp_path / "transformer" / "1" / "metadata.json").read_text())
+    assert metadata["content_sides"] == [64, 96]
     views = ["--augment", "1", "--views", "recolour,invert,mosaic", "--arbitrary-restyles", "1"]
     art = tmp_path / "art"
     art.mkdir()

@@ -65,6 +65,7 @@ from training.style.train import (
     Budget,
     add_run_arguments,
     center_square,
+    content_side,
     grow_into,
     loss_weights,
     parameter_groups,
@@ -540,7 +541,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         print(json.dumps({"metrics": metrics, "mean": summarize(metrics)}, indent=2))
         return 0
     teacher, transform, magenta = MultiStyle26(), ArbitraryTransform(), predictor()
-    loss = StyleLoss(loss_network("predictor"), loss_weights(args))
+    loss = StyleLoss(loss_network("predictor"), loss_weights(args), seen_at=args.size)
     student = StylePredictorNet(
         PredictorConfig(
             args.predictor_widths,
@@ -590,7 +591,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     trained = student if args.only_predictor else net if args.only_transformer else served
     hint = LocalHint(student.config.widths[-1]) if args.local_weight else None
     extra = [hint] if hint is not None else []
-    optimizer = torch.optim.Adam(parameter_groups([trained, *extra], args.lr))
+    optimizer = torch.optim.Adam(parameter_groups([trained, *extra], args.lr, args.detail_lr_scale))
     budget = Budget(max(1, args.epochs * args.steps), args.minutes)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * budget.fraction(step)))
@@ -610,7 +611,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             if hint is not None:
                 total_loss = total_loss + args.local_weight * parts["local"]
             if not args.only_predictor:
-                content = random_crops(pool, args.batch, args.size, rng)
+                content = random_crops(pool, args.batch, content_side(args, rng), rng)
                 condition = predicted if args.end_to_end else None
                 parts.update(
                     transformer_losses(
@@ -655,6 +656,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "style_dir_sha256": art_sha256,
             "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
+            "content_sides": args.content_sides or [args.size],
             "work_side": args.work_side,
             "mirror": served.mirror,
             "seconds": round(time.time() - started),

@@ -132,15 +132,28 @@ class LossWeights:
 
 
 class StyleLoss(nn.Module):
-    """Style (Gram), content, style-vector and total-variation losses."""
+    """Style (Gram), content, style-vector and total-variation losses. With `seen_at`, the
+    loss network sees images larger than that side resized down to it (antialiased), as
+    style distance sees a large output; total variation and the Laplacian see them whole."""
 
-    def __init__(self, network: nn.Module, weights: LossWeights) -> None:
+    def __init__(self, network: nn.Module, weights: LossWeights, seen_at: int = 0) -> None:
         super().__init__()
         self.network = network
         self.weights = weights
+        self.seen_at = seen_at
+
+    def seen(self, images: torch.Tensor) -> torch.Tensor:
+        """`images` as the loss network sees them: at most `seen_at` on the longest side."""
+        h, w = images.shape[-2:]
+        if self.seen_at <= 0 or max(h, w) <= self.seen_at:
+            return images
+        scale = self.seen_at / max(h, w)
+        size = [max(1, round(h * scale)), max(1, round(w * scale))]
+        return F.interpolate(images, size=size, mode="bilinear", antialias=True)
 
     def features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Loss-network features and the style vector of images as they are."""
+        """Loss-network features and the style vector of images as `seen`."""
+        images = self.seen(images)
         features, vector = self.network(images)
         return features, predictor()(images)[1] if vector is None else vector
 
@@ -167,7 +180,7 @@ class StyleLoss(nn.Module):
         features, vector = self.features(output)
         layer = self.network.content_layer
         with torch.no_grad():
-            content_features = self.network.content(content)
+            content_features = self.network.content(self.seen(content))
         style = sum(
             (gram(f) - g).pow(2).sum((1, 2)).mean() / g.pow(2).sum((1, 2)).mean()
             for f, g in zip(features, target.grams, strict=True)

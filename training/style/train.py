@@ -306,15 +306,23 @@ def add_styles(net: StyleNet, count: int) -> StyleNet:
 DETAIL_LR_SCALE = 30.0  # Detail starts at zero and has few weights: it learns faster
 
 
-def parameter_groups(modules: list[torch.nn.Module], lr: float) -> list[dict]:
-    """The optimiser's groups for `modules`: Detail's parameters at DETAIL_LR_SCALE x `lr`,
+def parameter_groups(
+    modules: list[torch.nn.Module], lr: float, detail_scale: float = DETAIL_LR_SCALE
+) -> list[dict]:
+    """The optimiser's groups for `modules`: Detail's parameters at `detail_scale` x `lr`,
     the rest at `lr`."""
     detail, rest = [], []
     for module in modules:
         for name, parameter in module.named_parameters():
             (detail if ".detail." in f".{name}" else rest).append(parameter)
     groups = [{"params": rest, "lr": lr}]
-    return groups + ([{"params": detail, "lr": lr * DETAIL_LR_SCALE}] if detail else [])
+    return groups + ([{"params": detail, "lr": lr * detail_scale}] if detail else [])
+
+
+def content_side(args: argparse.Namespace, rng: np.random.Generator) -> int:
+    """This step's content crop side: `--size`, or one of `--content-sides` drawn by `rng`."""
+    sides = args.content_sides or [args.size]
+    return sides[int(rng.integers(len(sides)))] if len(sides) > 1 else sides[0]
 
 
 def widen(net: StyleNet, half: int, quarter: int, detail: bool = False) -> StyleNet:
@@ -375,6 +383,13 @@ def add_run_arguments(parser: argparse.ArgumentParser, model: str) -> None:
     parser.add_argument("--steps", type=int, default=250, help="steps per epoch")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--size", type=int, default=256, help="training crop side")
+    parser.add_argument(
+        "--content-sides",
+        type=lambda text: [int(side) for side in text.split(",")],
+        help="comma-separated photo crop sides, one drawn per step (default: --size); the "
+        "loss network sees larger outputs resized to --size, as style distance does, so "
+        "that the texture is learnt at the scale a work side serves it",
+    )
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--distil", type=float, default=5.0, help="weight of the teacher L1 loss")
     for part, default in asdict(LossWeights()).items():
@@ -395,8 +410,13 @@ def add_run_arguments(parser: argparse.ArgumentParser, model: str) -> None:
         "--detail",
         action="store_true",
         help="a full-resolution path from the photo to the output (model.Detail; it widens "
-        "--init's net, starting at zero) that keeps the photo's edges; it learns at "
-        f"{DETAIL_LR_SCALE:g}x --lr",
+        "--init's net, starting at zero) that keeps the photo's edges",
+    )
+    parser.add_argument(
+        "--detail-lr-scale",
+        type=float,
+        default=DETAIL_LR_SCALE,
+        help=f"Detail's rate as a multiple of --lr (default {DETAIL_LR_SCALE:g})",
     )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--minutes", type=float, default=0, help="time budget (0: by steps)")
@@ -422,7 +442,8 @@ def run(args: argparse.Namespace, command: str) -> int:
     rng = np.random.default_rng(args.seed)
     photos = load_photos(all_photos(tuple(args.photos)))
     train_photos, held_out = split(photos)
-    loss = StyleLoss(loss_network(args.loss_network, args.vgg_weights), loss_weights(args))
+    network = loss_network(args.loss_network, args.vgg_weights)
+    loss = StyleLoss(network, loss_weights(args), seen_at=args.size)
 
     sources: list[StyleSource] = []
     base = {}  # the metadata of --init: its steps and commands continue here
@@ -456,7 +477,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     sheet_path = args.sheet or args.out.parent / "styles.png"
     sheet_path.parent.mkdir(parents=True, exist_ok=True)
     sheet_photos = [photos[name] for name in SHEET_PHOTOS if name in photos]
-    optimizer = torch.optim.Adam(parameter_groups([net], args.lr))
+    optimizer = torch.optim.Adam(parameter_groups([net], args.lr, args.detail_lr_scale))
     budget = Budget(args.epochs * args.steps, args.minutes)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * budget.fraction(step)))
@@ -467,7 +488,8 @@ def run(args: argparse.Namespace, command: str) -> int:
         net.train()  # the export after each epoch leaves it in eval mode
         bar = tqdm(range(args.steps), desc=f"epoch {epoch}/{args.epochs}", unit="step")
         for _ in bar:
-            content = random_crops(list(train_photos.values()), args.batch, args.size, rng)
+            side = content_side(args, rng)
+            content = random_crops(list(train_photos.values()), args.batch, side, rng)
             index = torch.from_numpy(rng.integers(len(sources), size=args.batch))
             parts = train_step(net, styles, loss, content, index, optimizer, args.distil)
             schedule.step()
@@ -493,6 +515,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "batch": args.batch,
             "loss_weights": {**asdict(loss.weights), "distil": args.distil},
             "crop": args.size,
+            "content_sides": args.content_sides or [args.size],
             "work_side": args.work_side,
             "seconds": round(time.time() - started),
             "loss_network": args.loss_network,
