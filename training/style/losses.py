@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.style.model import square_resize
+from training.style.model import shrink_to, square_resize
 from training.style.teacher import CONTENT_FEATURE, PREDICT_SIZE, predictor
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -144,12 +144,9 @@ class StyleLoss(nn.Module):
 
     def seen(self, images: torch.Tensor) -> torch.Tensor:
         """`images` as the loss network sees them: at most `seen_at` on the longest side."""
-        h, w = images.shape[-2:]
-        if self.seen_at <= 0 or max(h, w) <= self.seen_at:
+        if self.seen_at <= 0 or max(images.shape[-2:]) <= self.seen_at:
             return images
-        scale = self.seen_at / max(h, w)
-        size = [max(1, round(h * scale)), max(1, round(w * scale))]
-        return F.interpolate(images, size=size, mode="bilinear", antialias=True)
+        return shrink_to(images, self.seen_at)
 
     def features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Loss-network features and the style vector of images as `seen`."""

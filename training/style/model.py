@@ -184,9 +184,8 @@ class StyleNet(nn.Module):
         h, w = x.shape[-2], x.shape[-1]
         if work_side <= 0 or max(h, w) <= work_side:
             return self(pad_for_network(x), cond)
-        scale = work_side / max(h, w)
-        small_h, small_w = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
-        small = F.interpolate(x, size=[small_h, small_w], mode="bilinear", antialias=True)
+        small = shrink_to(x, work_side)
+        small_h, small_w = small.shape[-2], small.shape[-1]
         if self.detail is None:
             styled = self(pad_for_network(small), cond)[:, :, :small_h, :small_w]
             return F.interpolate(styled, size=[h, w], mode="bicubic").clamp(0.0, 1.0)
@@ -292,6 +291,15 @@ def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:
 def to_network(image: torch.Tensor) -> torch.Tensor:
     """uint8 [B, H, W, 3] -> float [B, 3, H', W'] in [0, 1], padded (pad_for_network)."""
     return pad_for_network(image.permute(0, 3, 1, 2).float() / 255.0)
+
+
+def shrink_to(images: torch.Tensor, side: int) -> torch.Tensor:
+    """[B, C, H, W] resized (antialiased bilinear) to `side` on the longest side, keeping
+    the aspect ratio: how a work side styles a large image and style distance sees it."""
+    h, w = images.shape[-2], images.shape[-1]
+    scale = side / max(h, w)
+    size = [max(1, int(round(h * scale))), max(1, int(round(w * scale)))]
+    return F.interpolate(images, size=size, mode="bilinear", antialias=True)
 
 
 def pad_for_network(x: torch.Tensor, min_side: int = MIN_SIDE, multiple: int = 4) -> torch.Tensor:
