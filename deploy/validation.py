@@ -53,12 +53,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from deploy.backend.model import autocast_dtype
 from deploy.contracts import GAN, MUSIC, STYLE, STYLE_ARBITRARY, ModelContract
-from deploy.repository import METADATA_FILE, DeployError, Version
+from deploy.repository import METADATA_FILE, DeployError, ModelRepository, Version
 from training.export import MODEL_FILE, run_module
 
 REQUIRED_METADATA = ("training_command", "data_sha256")
 Progress = Callable[[str], None]
+
+
+def served_autocast(repository: ModelRepository, model: str) -> torch.dtype | None:
+    """The dtype the runner autocasts `model` to on this machine's CPU (None: float32)."""
+    name = repository.parameters(model).get("autocast", "")
+    return autocast_dtype(name, torch.device("cpu"))
 
 
 class ValidationError(DeployError):

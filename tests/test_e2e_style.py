@@ -10,8 +10,12 @@ from PIL import Image
 from bot.app import AtelierBot
 from bot.media.images import decode_upload, read_png_record
 from bot.standin import DiscordStandIn, StandInMessage
+from deploy.contracts import STYLE, STYLE_ARBITRARY
+from deploy.repository import ModelRepository
+from deploy.validation import served_autocast
 from tests.helpers import MODEL_REPOSITORY, latest_version
 from tests.test_images import chunk, png_header_only, save
+from training.export import run_module
 
 STYLE_DIR = MODEL_REPOSITORY / "style"
 
@@ -23,9 +27,12 @@ def photo(width: int = 96, height: int = 64) -> bytes:
 
 
 def local(name: str, *inputs: np.ndarray) -> np.ndarray:
+    """The latest version's output in this process, in the precision Triton serves it."""
+    contract = {"style": STYLE, "style_arbitrary": STYLE_ARBITRARY}[name]
     model = torch.jit.load(str(latest_version(name) / "model.pt"))
-    with torch.inference_mode():
-        return model(*(torch.from_numpy(np.array(x)) for x in inputs)).numpy()[0]
+    arrays = {spec.name: np.array(x) for spec, x in zip(contract.inputs, inputs, strict=True)}
+    autocast = served_autocast(ModelRepository(MODEL_REPOSITORY), name)
+    return run_module(model, contract, arrays, autocast)["image"][0]
 
 
 def style_names() -> list[str]:

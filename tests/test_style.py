@@ -609,6 +609,20 @@ def config_styles() -> list[str]:
     return config.parameters["styles"].string_value.split(",")
 
 
+@pytest.mark.parametrize("contract", [STYLE, STYLE_ARBITRARY], ids=lambda c: c.name)
+def test_bfloat16_autocast_stays_close_to_float32(contract) -> None:
+    """The configs serve the style models under bfloat16 autocast where the CPU has it."""
+    model = torch.jit.load(str(latest(contract.name) / "model.pt")).eval()
+    if contract is STYLE:
+        inputs = style_inputs(len(config_styles()), 160, 224)
+    else:
+        inputs = arbitrary_inputs(160, 224)
+    full = run_module(model, contract, inputs)["image"].astype(np.int16)
+    half = run_module(model, contract, inputs, torch.bfloat16)["image"].astype(np.int16)
+    difference = np.abs(full - half)
+    assert 0 < difference.mean() < 1.5 and difference.max() < 40
+
+
 def test_committed_style_names_match_the_config() -> None:
     version = latest("style")
     model = torch.jit.load(str(version / "model.pt"))

@@ -4,14 +4,18 @@ import asyncio
 
 import numpy as np
 import pytest
+import torch
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from bot.inference import InferenceClient, InferenceError
 from bot.pipelines.imagine import imagine
+from deploy.backend.model import autocast_dtype
 from deploy.contracts import latent_for_seed
+from deploy.repository import ModelRepository
 from deploy.triton import LocalTriton
-from tests.helpers import GAN_VERSION, local_images
+from deploy.validation import served_autocast
+from tests.helpers import GAN_VERSION, MODEL_REPOSITORY, local_images
 
 
 @pytest.fixture
@@ -105,3 +109,25 @@ async def test_client_explains_a_slow_backend(triton: LocalTriton) -> None:
             await imagine(client, list(range(16)))
     finally:
         await client.close()
+
+
+def test_autocast_only_where_the_device_computes_bfloat16(monkeypatch) -> None:
+    cpu = torch.device("cpu")
+    assert autocast_dtype("", cpu) is None
+    with pytest.raises(ValueError, match="bfloat16 or empty"):
+        autocast_dtype("float16", cpu)
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert autocast_dtype("bfloat16", cpu) == (torch.bfloat16 if native else None)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert autocast_dtype("bfloat16", cpu) is None
+
+
+def test_triton_log_says_each_models_precision(triton: LocalTriton) -> None:
+    """The runner reads each config's `autocast`; the log says what each model runs in."""
+    log = triton.log_path.read_text()
+    repository = ModelRepository(MODEL_REPOSITORY)
+    for model in repository.models():
+        precision = str(served_autocast(repository, model) or torch.float32)
+        precision = precision.removeprefix("torch.")
+        assert f'"{model}: runs in {precision}"' in log
+    assert repository.parameters("style")["autocast"] == "bfloat16"

@@ -80,10 +80,17 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return record
 
 
-def run_module(module: nn.Module, contract: ModelContract, inputs: dict[str, np.ndarray]) -> dict:
-    """Call a module with contract-ordered numpy inputs; return contract-named numpy outputs."""
+def run_module(
+    module: nn.Module,
+    contract: ModelContract,
+    inputs: dict[str, np.ndarray],
+    autocast: torch.dtype | None = None,
+) -> dict:
+    """Call a module with contract-ordered numpy inputs, on the CPU under `autocast` when
+    given, as the runner does; return contract-named numpy outputs."""
     tensors = [torch.from_numpy(inputs[spec.name]) for spec in contract.inputs]
-    with torch.inference_mode():
+    cast = torch.autocast("cpu", dtype=autocast, enabled=autocast is not None)
+    with torch.inference_mode(), cast:
         result = module(*tensors)
     outputs = result if isinstance(result, tuple | list) else (result,)
     return {

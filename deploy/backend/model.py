@@ -5,8 +5,11 @@ Every model in `model_repository/` says `backend: "atelier"` and ships only
 the config's `input` list; its outputs are named by the config's `output` list.
 Requests that dynamic batching hands over together are concatenated, run once and
 split. If the batch fails, each request is run alone so that an error reaches only the
-request that caused it. Imports: torch, numpy and Triton's utilities only, so the file
-can be copied into the official Triton container as it is.
+request that caused it. A config's `autocast` parameter (`bfloat16`) runs the model under
+`torch.autocast` where the device computes that type natively and in float32 elsewhere;
+the log says which when the model loads. Imports: torch, numpy and Triton's utilities
+only, so the file can be copied into the official Triton container as it is. Outside
+Triton, the tests, benches and `deploy publish` import `autocast_dtype` from here.
 """
 
 import json
@@ -14,7 +17,11 @@ import os
 
 import numpy as np
 import torch
-import triton_python_backend_utils as pb_utils
+
+try:
+    import triton_python_backend_utils as pb_utils
+except ImportError:  # imported outside Triton, for autocast_dtype
+    pb_utils = None
 
 
 class TritonPythonModel:
@@ -25,6 +32,9 @@ class TritonPythonModel:
         parameters = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         torch.set_num_threads(self._threads(config, parameters))
         self.device = self._device(args)
+        self.autocast = autocast_dtype(parameters.get("autocast", ""), self.device)
+        precision = str(self.autocast or torch.float32).removeprefix("torch.")
+        pb_utils.Logger.log_info(f"{args['model_name']}: runs in {precision}")
         path = os.path.join(args["model_repository"], args["model_version"], "model.pt")
         self.model = torch.jit.load(path, map_location=self.device).eval()
         self.input_names = [spec["name"] for spec in config["input"]]
@@ -75,10 +85,14 @@ class TritonPythonModel:
 
     def _forward(self, arrays):
         tensors = [torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for a in arrays]
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast():
             result = self.model(*tensors)
         results = result if isinstance(result, tuple | list) else (result,)
         return [tensor.cpu().numpy() for tensor in results]
+
+    def _autocast(self):
+        enabled = self.autocast is not None
+        return torch.autocast(self.device.type, dtype=self.autocast, enabled=enabled)
 
     def _response(self, outputs):
         tensors = [
@@ -86,6 +100,19 @@ class TritonPythonModel:
             for (name, dtype), array in zip(self.outputs, outputs, strict=True)
         ]
         return pb_utils.InferenceResponse(output_tensors=tensors)
+
+
+def autocast_dtype(name, device):
+    """The dtype to autocast to: `name`'s, where `device` computes it natively, else None."""
+    if name != "bfloat16":
+        if name:
+            raise ValueError(f"autocast must be bfloat16 or empty, not {name!r}")
+        return None
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+    else:
+        native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return torch.bfloat16 if native else None
 
 
 def _message(error):
