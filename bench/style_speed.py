@@ -86,11 +86,11 @@ class Atelier:
     def named(self, image: np.ndarray, name: str) -> np.ndarray:
         weights = np.zeros((1, len(self.names)), np.float32)
         weights[0, self.names.index(name)] = 1.0
-        inputs = {"image": image[None], "style_weights": weights, "strength": ONE}
+        inputs = {"image": image[None].copy(), "style_weights": weights, "strength": ONE}
         return run_module(self.style, STYLE, inputs, self.autocast[STYLE.name])["image"][0]
 
     def with_image(self, image: np.ndarray, style: np.ndarray) -> np.ndarray:
-        inputs = {"image": image[None], "style_image": style[None], "strength": ONE}
+        inputs = {"image": image[None].copy(), "style_image": style[None].copy(), "strength": ONE}
         autocast = self.autocast[STYLE_ARBITRARY.name]
         return run_module(self.arbitrary, STYLE_ARBITRARY, inputs, autocast)["image"][0]
 
