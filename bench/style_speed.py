@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from bench.common import int8_caveat, machine
+from deploy.backend.model import precision_name
 from deploy.contracts import STYLE, STYLE_ARBITRARY
 from deploy.repository import ModelRepository
 from deploy.validation import served_autocast
@@ -81,7 +82,7 @@ class Atelier:
         }
 
     def precision(self, name: str) -> str:
-        return str(self.autocast[name] or torch.float32).removeprefix("torch.")
+        return precision_name(self.autocast[name])
 
     def named(self, image: np.ndarray, name: str) -> np.ndarray:
         weights = np.zeros((1, len(self.names)), np.float32)

@@ -17,8 +17,6 @@ from tests.helpers import MODEL_REPOSITORY, latest_version
 from tests.test_images import chunk, png_header_only, save
 from training.export import run_module
 
-STYLE_DIR = MODEL_REPOSITORY / "style"
-
 
 def photo(width: int = 96, height: int = 64) -> bytes:
     y, x = np.mgrid[0:height, 0:width]
@@ -36,8 +34,7 @@ def local(name: str, *inputs: np.ndarray) -> np.ndarray:
 
 
 def style_names() -> list[str]:
-    config = (STYLE_DIR / "config.pbtxt").read_text()
-    return config.split('key: "styles", value: { string_value: "')[1].split('"')[0].split(",")
+    return ModelRepository(MODEL_REPOSITORY).parameters("style")["styles"].split(",")
 
 
 async def answer(handle, timeout: float = 60) -> StandInMessage:

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2
 
 from deploy.contracts import STYLE, STYLE_ARBITRARY
+from deploy.repository import ModelRepository
 from training.export import run_module
 from training.style.export import arbitrary_inputs, example_image, export_style, style_inputs
 from training.style.losses import (
@@ -604,9 +603,7 @@ def test_vgg_loss_network_where_available() -> None:
 
 
 def config_styles() -> list[str]:
-    path = REPOSITORY / "style" / "config.pbtxt"
-    config = text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
-    return config.parameters["styles"].string_value.split(",")
+    return ModelRepository(REPOSITORY).parameters("style")["styles"].split(",")
 
 
 @pytest.mark.parametrize("contract", [STYLE, STYLE_ARBITRARY], ids=lambda c: c.name)

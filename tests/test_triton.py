@@ -10,7 +10,7 @@ from tritonclient.utils import InferenceServerException
 
 from bot.inference import InferenceClient, InferenceError
 from bot.pipelines.imagine import imagine
-from deploy.backend.model import autocast_dtype
+from deploy.backend.model import autocast_dtype, precision_name
 from deploy.contracts import latent_for_seed
 from deploy.repository import ModelRepository
 from deploy.triton import LocalTriton
@@ -127,7 +127,6 @@ def test_triton_log_says_each_models_precision(triton: LocalTriton) -> None:
     log = triton.log_path.read_text()
     repository = ModelRepository(MODEL_REPOSITORY)
     for model in repository.models():
-        precision = str(served_autocast(repository, model) or torch.float32)
-        precision = precision.removeprefix("torch.")
+        precision = precision_name(served_autocast(repository, model))
         assert f'"{model}: runs in {precision}"' in log
     assert repository.parameters("style")["autocast"] == "bfloat16"

@@ -9,7 +9,8 @@ request that caused it. A config's `autocast` parameter (`bfloat16`) runs the mo
 `torch.autocast` where the device computes that type natively and in float32 elsewhere;
 the log says which when the model loads. Imports: torch, numpy and Triton's utilities
 only, so the file can be copied into the official Triton container as it is. Outside
-Triton, the tests, benches and `deploy publish` import `autocast_dtype` from here.
+Triton, the tests, benches and `deploy publish` import `autocast_dtype` and
+`precision_name` from here.
 """
 
 import json
@@ -20,7 +21,7 @@ import torch
 
 try:
     import triton_python_backend_utils as pb_utils
-except ImportError:  # imported outside Triton, for autocast_dtype
+except ImportError:  # imported outside Triton, for autocast_dtype and precision_name
     pb_utils = None
 
 
@@ -33,8 +34,7 @@ class TritonPythonModel:
         torch.set_num_threads(self._threads(config, parameters))
         self.device = self._device(args)
         self.autocast = autocast_dtype(parameters.get("autocast", ""), self.device)
-        precision = str(self.autocast or torch.float32).removeprefix("torch.")
-        pb_utils.Logger.log_info(f"{args['model_name']}: runs in {precision}")
+        pb_utils.Logger.log_info(f"{args['model_name']}: runs in {precision_name(self.autocast)}")
         path = os.path.join(args["model_repository"], args["model_version"], "model.pt")
         self.model = torch.jit.load(path, map_location=self.device).eval()
         self.input_names = [spec["name"] for spec in config["input"]]
@@ -113,6 +113,11 @@ def autocast_dtype(name, device):
     else:
         native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
     return torch.bfloat16 if native else None
+
+
+def precision_name(dtype):
+    """What a model autocast to `dtype` runs in, by name ("bfloat16"; None: "float32")."""
+    return str(dtype or torch.float32).removeprefix("torch.")
 
 
 def _message(error):
