@@ -24,9 +24,9 @@ import datetime
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
@@ -42,6 +42,9 @@ from deploy.validation import (
     validate,
 )
 from training.export import MODEL_FILE, git_commit, run_module
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -67,6 +70,7 @@ async def publish(
 ) -> PublishResult:
     """Publish `source` as the next version of `model` on every Triton, or raise DeployError."""
     profile = profile_for(model)
+    options = replace(options, autocast=served_autocast(repository, model))
     seconds: dict[str, float] = {}
     with repository.lock(model):
         live = repository.live(model)
@@ -89,7 +93,7 @@ async def publish(
             await fleet.load(model)
             await fleet.wait_ready(model, number)
             seconds["load_to_ready"] = time.perf_counter() - started
-            await smoke(fleet, profile, model, number, repository)
+            await smoke(fleet, profile, model, number, repository, options.autocast)
         except DeployError as error:
             repository.remove(model, number)
             progress(f"refused: {error}; removing {model}/{number}/ and reloading the previous")
@@ -132,17 +136,21 @@ def add_publish_record(
 
 
 async def smoke(
-    fleet: TritonFleet, profile: Profile, model: str, number: int, repository: ModelRepository
+    fleet: TritonFleet,
+    profile: Profile,
+    model: str,
+    number: int,
+    repository: ModelRepository,
+    autocast: torch.dtype | None,
 ) -> None:
-    """On every Triton: version `number` answers example inputs as the file does locally,
-    and unversioned requests now reach it."""
+    """On every Triton: version `number` answers example inputs as the file does locally
+    (in the served precision, `autocast`), and unversioned requests now reach it."""
     import torch
 
     contract = profile.contract
     version_dir = repository.version(model, number).path
     inputs = profile.example_inputs(json.loads((version_dir / METADATA_FILE).read_text()))
     local_model = torch.jit.load(str(version_dir / MODEL_FILE))
-    autocast = served_autocast(repository, model)
     expected = run_module(local_model.eval(), contract, inputs, autocast)
     for url in fleet.urls:
         for version in (str(number), ""):

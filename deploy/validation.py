@@ -13,6 +13,11 @@ and returns a report of what it measured; the first failure raises `ValidationEr
 8. quality: the model's quality metric is no worse than the live version's by more than a
    margin (`allow_worse` overrides).
 
+Steps 3, 6, 7 and 8 run the model in the precision Triton serves it in on this machine
+(`ValidationOptions.autocast`, which `publish` sets from `served_autocast`); step 5
+compares both in float32. The quality record names the precision, and a live version's
+record measured in another precision is measured again.
+
 What differs between models lives in a `Profile` (one per model; lower quality numbers
 are better for all of them):
 
@@ -45,7 +50,7 @@ import statistics
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +58,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deploy.backend.model import autocast_dtype
+from deploy.backend.model import autocast_dtype, precision_name
 from deploy.contracts import GAN, MUSIC, STYLE, STYLE_ARBITRARY, ModelContract
 from deploy.repository import METADATA_FILE, DeployError, ModelRepository, Version
 from training.export import MODEL_FILE, run_module
@@ -84,11 +89,13 @@ class ValidationOptions:
     quality_images: int = 128
     quality_data: str | None = None  # data set for the quality metric; default: the candidate's
     settings: dict[str, Any] = field(default_factory=dict)  # a checkpoint's, changed on export
+    autocast: torch.dtype | None = None  # the precision Triton serves it in (served_autocast)
 
 
 @dataclass
 class Quality:
-    """A quality measurement; comparable when metric, data hash and image count agree."""
+    """A quality measurement; comparable when metric, data hash, image count and precision
+    agree (records from before precision was kept were measured in float32)."""
 
     metric: str
     value: float
@@ -96,10 +103,12 @@ class Quality:
     data_sha256: str
     images: int
     lower_is_better: bool = True
+    precision: str = "float32"
 
     def same_test(self, other: dict[str, Any]) -> bool:
         keys = ("metric", "data_sha256", "images")
-        return all(other.get(key) == getattr(self, key) for key in keys)
+        same = all(other.get(key) == getattr(self, key) for key in keys)
+        return same and other.get("precision", "float32") == self.precision
 
 
 class Profile:
@@ -217,7 +226,12 @@ class GanProfile(Profile):
         data = load_dataset(TrainConfig(data=data_name, resolution=64, holdout=holdout))
         real = data.held_out[: options.quality_images]
         z = eval_latents(len(real))
-        fakes = run_module(model, GAN, {"z": z, "truncation": np.ones((len(z), 1), np.float32)})
+        fakes = run_module(
+            model,
+            GAN,
+            {"z": z, "truncation": np.ones((len(z), 1), np.float32)},
+            options.autocast,
+        )
         swd = sliced_wasserstein(fakes["image"], real, seed=EVAL_SEED)
         return Quality("swd_x1e3", round(swd.average, 3), data_name, data.sha256, len(real))
 
@@ -338,7 +352,7 @@ class StyleProfile(Profile):
                 "style_weights": weights,
                 "strength": np.ones((len(photos), 1), np.float32),
             }
-            first, second = run_module(model, STYLE, inputs)["image"]
+            first, second = run_module(model, STYLE, inputs, options.autocast)["image"]
             distances.append(style_distance(first, second))
         value = round(float(np.mean(distances)), 4)
         return Quality("style_consistency", value, "skimage photos", images_sha256(photos), 2)
@@ -382,7 +396,7 @@ class StyleArbitraryProfile(Profile):
                 "strength": np.ones((len(photos), 1), np.float32),
             }
             reference = style_vector(style)
-            for output in run_module(model, STYLE_ARBITRARY, inputs)["image"]:
+            for output in run_module(model, STYLE_ARBITRARY, inputs, options.autocast)["image"]:
                 distances.append(style_distance(output, reference))
         value = round(float(np.mean(distances)), 4)
         data = images_sha256(photos + styles)
@@ -442,7 +456,7 @@ class MusicProfile(Profile):
             "temperature": np.full((count, 1), DEFAULT_TEMPERATURE, np.float32),
             "top_k": np.zeros((count, 1), np.int64),
         }
-        grids = run_module(model, MUSIC, inputs)["grid"]
+        grids = run_module(model, MUSIC, inputs, options.autocast)["grid"]
         rows = [piece_metrics(g, k) for g, k in zip(grids, MUSIC_QUALITY_KEYS, strict=True)]
         value = sum(
             abs(np.mean([row[name] for row in rows]) - mean) / sd
@@ -503,7 +517,7 @@ def validate(
     progress("ok   metadata: how the version was made is recorded")
 
     inputs = profile.example_inputs(metadata)
-    outputs = run(model, contract, inputs, "contract")
+    outputs = run(model, contract, inputs, "contract", options.autocast)
     for spec in contract.outputs:
         try:
             spec.check(outputs[spec.name])
@@ -514,18 +528,19 @@ def validate(
     check_finite(model, profile, staging, inputs)
     progress("ok   finite: no NaN or Inf in weights or outputs")
 
+    scripted = run(model, contract, inputs, "eager") if options.autocast else outputs
     eager_out = run(profile.eager(staging), contract, inputs, "eager")
     for spec in contract.outputs:
-        if not np.array_equal(eager_out[spec.name], outputs[spec.name]):
+        if not np.array_equal(eager_out[spec.name], scripted[spec.name]):
             message = f"{spec.name}: TorchScript output differs from eager"
             raise ValidationError("eager", message)
     progress("ok   eager: TorchScript output equals eager output")
 
-    check_determinism(model, contract, inputs, outputs)
+    check_determinism(model, contract, inputs, outputs, options.autocast)
     progress("ok   determinism: repeated and single-item runs give the same outputs")
 
     budget_ms = options.latency_budget_ms or profile.latency_budget_ms
-    latency_ms = measure_latency(model, contract, inputs)
+    latency_ms = measure_latency(model, contract, inputs, options.autocast)
     if latency_ms > budget_ms:
         raise ValidationError(
             "latency",
@@ -563,9 +578,15 @@ def read_metadata(profile: Profile, staging: Path) -> dict[str, Any]:
     return metadata
 
 
-def run(model: nn.Module, contract: ModelContract, inputs: dict, step: str) -> dict:
+def run(
+    model: nn.Module,
+    contract: ModelContract,
+    inputs: dict,
+    step: str,
+    autocast: torch.dtype | None = None,
+) -> dict:
     try:
-        return run_module(model, contract, inputs)
+        return run_module(model, contract, inputs, autocast)
     except Exception as error:
         message = f"the model failed on example inputs: {first_line(error)}"
         raise ValidationError(step, message) from error
@@ -583,10 +604,14 @@ def check_finite(
 
 
 def check_determinism(
-    model: nn.Module, contract: ModelContract, inputs: dict, outputs: dict
+    model: nn.Module,
+    contract: ModelContract,
+    inputs: dict,
+    outputs: dict,
+    autocast: torch.dtype | None = None,
 ) -> None:
-    again = run_module(model, contract, inputs)
-    first = run_module(model, contract, {k: v[:1] for k, v in inputs.items()})
+    again = run_module(model, contract, inputs, autocast)
+    first = run_module(model, contract, {k: v[:1] for k, v in inputs.items()}, autocast)
     for spec in contract.outputs:
         if not np.array_equal(again[spec.name], outputs[spec.name]):
             raise ValidationError("determinism", f"{spec.name} differs between two runs")
@@ -594,15 +619,21 @@ def check_determinism(
             raise ValidationError("determinism", f"{spec.name} depends on the rest of the batch")
 
 
-def measure_latency(model: nn.Module, contract: ModelContract, inputs: dict, runs: int = 3):
+def measure_latency(
+    model: nn.Module,
+    contract: ModelContract,
+    inputs: dict,
+    autocast: torch.dtype | None = None,
+    runs: int = 3,
+) -> float:
     """Median milliseconds of one full batch (example inputs tiled), after a warm-up run."""
     size = contract.max_batch_size
     batch = {k: np.resize(v, (size, *v.shape[1:])) for k, v in inputs.items()}
-    run_module(model, contract, batch)
+    run_module(model, contract, batch, autocast)
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        run_module(model, contract, batch)
+        run_module(model, contract, batch, autocast)
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 
@@ -616,7 +647,8 @@ def compare_quality(
     progress: Progress,
 ) -> dict[str, Any]:
     """Measure the candidate and the live version on the same test; refuse if worse."""
-    candidate = profile.quality(model, metadata, options)
+    precision = precision_name(options.autocast)
+    candidate = replace(profile.quality(model, metadata, options), precision=precision)
     record: dict[str, Any] = {"candidate": asdict(candidate), "margin": options.margin}
     if live is None:
         progress(f"ok   quality: {candidate.metric} {candidate.value} (no live version)")
@@ -626,12 +658,12 @@ def compare_quality(
         baseline = Quality(**known["candidate"])  # measured when the live version was published
     else:
         live_model = torch.jit.load(str(live.path / MODEL_FILE), map_location="cpu").eval()
-        baseline = profile.quality(live_model, metadata, options)
+        baseline = replace(profile.quality(live_model, metadata, options), precision=precision)
     record["live"] = {"version": live.number, **asdict(baseline)}
     limit = baseline.value * (1 + options.margin)
     text = (
         f"{candidate.metric} {candidate.value} vs live v{live.number} {baseline.value} "
-        f"(limit {limit:.3f}, {candidate.images} images of {candidate.data})"
+        f"(limit {limit:.3f}, {candidate.images} images of {candidate.data}, {precision})"
     )
     if candidate.value > limit:
         if not options.allow_worse:

@@ -129,6 +129,26 @@ def test_a_style_arbitrary_checkpoint_is_exported_with_mirror(tmp_path: Path) ->
     assert not np.array_equal(outputs[False], outputs[True])
 
 
+@pytest.mark.parametrize("model", ["style", "style_arbitrary"])
+def test_validation_measures_quality_in_the_served_precision(model: str, tmp_path: Path) -> None:
+    """Under a served bfloat16, the candidate's and the live version's quality are measured
+    in bfloat16 (the live record, kept in float32, is not reused) and say so."""
+    profile = profile_for(model)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    profile.stage(live_copy(model, tmp_path / "candidate"), staging)
+    live = ModelRepository(MODEL_REPOSITORY).live(model)
+    served = ValidationOptions(autocast=torch.bfloat16)
+    report = validate(profile, staging, live, served, progress=lambda line: None)
+    candidate, baseline = report["quality"]["candidate"], report["quality"]["live"]
+    assert candidate["precision"] == baseline["precision"] == "bfloat16"
+    assert candidate["value"] == baseline["value"]  # the same file, measured the same way
+    scripted = torch.jit.load(str(staging / "model.pt")).eval()
+    metadata = json.loads((staging / "metadata.json").read_text())
+    float32 = profile.quality(scripted, metadata, OPTIONS)
+    assert float32.precision == "float32" and float32.value != candidate["value"]
+
+
 @pytest.mark.parametrize("folder", [True, False])
 def test_settings_are_refused_where_they_do_not_apply(folder: bool, tmp_path: Path) -> None:
     if folder:
