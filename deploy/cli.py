@@ -86,6 +86,12 @@ def add_version_commands(jobs: argparse._SubParsersAction) -> None:
         help="style_arbitrary: average the style vectors of the style "
         "image and of its mirror image (default: the source's; off before it existed)",
     )
+    publish.add_argument(
+        "--palette",
+        type=float,
+        help="style_arbitrary: move the output's colours this far (0-1) toward the style "
+        "image's palette (default: the source's; 0 before it existed)",
+    )
     rollback = jobs.add_parser("rollback", help="serve an earlier version (default: the previous)")
     rollback.add_argument("model")
     rollback.add_argument("version", type=int, nargs="?")
@@ -144,7 +150,11 @@ async def publish_command(args: argparse.Namespace, repository, fleet, argv: lis
         quality_data=args.quality_data,
         settings={
             key: value
-            for key, value in (("work_side", args.work_side), ("mirror", args.mirror))
+            for key, value in (
+                ("work_side", args.work_side),
+                ("mirror", args.mirror),
+                ("palette", args.palette),
+            )
             if value is not None
         },
     )

@@ -362,7 +362,7 @@ class StyleArbitraryProfile(Profile):
     """Arbitrary style: an exported version folder of `atelier train style-arbitrary`."""
 
     contract = STYLE_ARBITRARY
-    settings = ("work_side", "mirror")
+    settings = ("work_side", "mirror", "palette")
 
     def example_inputs(self, metadata: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
         from training.style.export import arbitrary_inputs

@@ -129,6 +129,23 @@ def test_a_style_arbitrary_checkpoint_is_exported_with_mirror(tmp_path: Path) ->
     assert not np.array_equal(outputs[False], outputs[True])
 
 
+def test_a_style_arbitrary_version_is_exported_with_a_palette(tmp_path: Path) -> None:
+    """--palette is recorded and served; outside 0-1 it is refused at export."""
+    profile, source = profile_for("style_arbitrary"), live_copy("style_arbitrary", tmp_path / "v")
+    inputs = profile.example_inputs()
+    live = torch.jit.load(str(source / "model.pt"))
+    (tmp_path / "staging").mkdir()
+    profile.stage(source, tmp_path / "staging", {"palette": 0.4})
+    assert json.loads((tmp_path / "staging" / "metadata.json").read_text())["palette"] == 0.4
+    model = torch.jit.load(str(tmp_path / "staging" / "model.pt"))
+    assert model.palette == 0.4
+    outputs = [run_module(m, STYLE_ARBITRARY, inputs)["image"] for m in (model, live)]
+    assert not np.array_equal(*outputs)
+    (tmp_path / "refused").mkdir()
+    with pytest.raises(ValidationError, match="export.*palette must be between 0 and 1"):
+        profile.stage(source, tmp_path / "refused", {"palette": 2.0})
+
+
 @pytest.mark.parametrize("model", ["style", "style_arbitrary"])
 def test_validation_measures_quality_in_the_served_precision(model: str, tmp_path: Path) -> None:
     """Under a served bfloat16, the candidate's and the live version's quality are measured

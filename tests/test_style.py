@@ -31,6 +31,7 @@ from training.style.model import (
     StyleNetConfig,
     StylePredictorNet,
     UpConv,
+    match_palette,
     pad_for_network,
     parameter_count,
 )
@@ -180,13 +181,50 @@ def test_style_rejects_bad_inputs(served_style, weights, strength, message) -> N
         )
 
 
+@pytest.mark.parametrize("palette", [0.0, 0.5])
 @pytest.mark.parametrize("size", SIZES)
-def test_arbitrary_returns_the_input_size(size) -> None:
+def test_arbitrary_returns_the_input_size(size, palette: float) -> None:
     predictor = StylePredictorNet(PredictorConfig(widths=(8, 8)))
-    served = torch.jit.script(ServedArbitrary(predictor, tiny_net(100, arbitrary=True)))
+    net = tiny_net(100, arbitrary=True)
+    served = torch.jit.script(ServedArbitrary(predictor, net, palette=palette))
     inputs = arbitrary_inputs(*size)
     out = run_module(served, STYLE_ARBITRARY, inputs)["image"]
     assert out.shape == inputs["image"].shape and out.dtype == np.uint8
+
+
+def test_palette_moves_the_colours_toward_the_style_image() -> None:
+    """Channel means and spreads go `palette` of the way to the style image's (the style's
+    center square, as the predictor sees it), before the strength's blend."""
+    torch.manual_seed(0)
+    predictor, net = StylePredictorNet(PredictorConfig(widths=(8, 8))), tiny_net(100, True)
+    inputs = arbitrary_inputs(48, 64)
+    inputs["strength"] = np.ones((2, 1), np.float32)
+    style = np.zeros((2, 64, 64, 3), np.uint8)
+    style[..., 0], style[:, ::2, :, 2] = 200, 90  # red, striped with blue
+    inputs["style_image"] = style
+
+    def served(palette: float) -> np.ndarray:
+        model = torch.jit.script(ServedArbitrary(predictor, net, palette=palette))
+        return run_module(model, STYLE_ARBITRARY, inputs)["image"].astype(np.float64)
+
+    plain, half, full = served(0.0), served(0.5), served(1.0)
+    target_mean = style.mean((0, 1, 2))
+    np.testing.assert_allclose(full.mean((0, 1, 2)), target_mean, atol=1.5)
+    np.testing.assert_allclose(
+        half.mean((0, 1, 2)), (plain.mean((0, 1, 2)) + target_mean) / 2, atol=1.5
+    )
+    styled = torch.randint(0, 2, (1, 3, 20, 30)).float() * torch.tensor([0.2, 0.5, 1.0]).view(
+        1, 3, 1, 1
+    )
+    matched = match_palette(
+        styled, torch.from_numpy(style[:1] / 255).permute(0, 3, 1, 2).float(), 1.0
+    )
+    spread = matched.std(dim=(2, 3), unbiased=False).squeeze(0) * 255
+    torch.testing.assert_close(spread, torch.tensor([0.0, 0.0, 45.0]), atol=0.5, rtol=0)
+    eager = ServedArbitrary(predictor, net, palette=0.5)  # TorchScript gives eager's bytes
+    assert np.array_equal(half, run_module(eager, STYLE_ARBITRARY, inputs)["image"])
+    with pytest.raises(ValueError, match="palette must be between 0 and 1"):
+        ServedArbitrary(predictor, net, palette=1.5)
 
 
 def test_arbitrary_style_vector_is_the_same_for_a_mirrored_style_image() -> None:

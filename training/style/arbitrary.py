@@ -659,6 +659,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "content_sides": args.content_sides or [args.size],
             "work_side": args.work_side,
             "mirror": served.mirror,
+            "palette": served.palette,
             "seconds": round(time.time() - started),
             "config": asdict(net.config),
             "predictor_config": asdict(student.config),

@@ -71,4 +71,5 @@ def build_arbitrary(metadata: dict[str, Any]) -> ServedArbitrary:
         StyleNet(StyleNetConfig(**metadata["config"])),
         metadata.get("work_side", 0),
         metadata.get("mirror", False),  # versions exported before it have none
+        metadata.get("palette", 0.0),
     )

@@ -391,16 +391,24 @@ class ServedStyle(OneAtATime):
 class ServedArbitrary(OneAtATime):
     """The `style_arbitrary` model: (image uint8 [B,H,W,3], style_image uint8 [B,H2,W2,3],
     strength [B,1]) -> uint8 [B,H,W,3]. `work_side` is StyleNet.stylise's; `mirror`, see
-    `style_vector`."""
+    `style_vector`; `palette` (0-1), see `match_palette`."""
 
     def __init__(
-        self, predictor: StylePredictorNet, net: StyleNet, work_side: int = 0, mirror: bool = True
+        self,
+        predictor: StylePredictorNet,
+        net: StyleNet,
+        work_side: int = 0,
+        mirror: bool = True,
+        palette: float = 0.0,
     ) -> None:
         super().__init__()
+        if not 0.0 <= palette <= 1.0:
+            raise ValueError(f"palette must be between 0 and 1, not {palette}")
         self.predictor = predictor.eval()
         self.net = net.eval()
         self.work_side = work_side
         self.mirror = mirror
+        self.palette = float(palette)
         self.config_json = _config_json(net.config)
 
     def forward(
@@ -412,14 +420,19 @@ class ServedArbitrary(OneAtATime):
     def stylise_one(
         self, image: torch.Tensor, style_image: torch.Tensor, strength: torch.Tensor
     ) -> torch.Tensor:
-        styled = self.net.stylise(image, self.style_vector(style_image), self.work_side)
+        style = style_square(style_image)
+        vector = self.predictor.head(self.style_features(style))
+        styled = self.net.stylise(image, vector, self.work_side)
+        if self.palette > 0.0:
+            styled = match_palette(
+                styled[:, :, : image.shape[1], : image.shape[2]], style, self.palette
+            )
         return to_pixels(styled, image, strength)
 
     def style_vector(self, style_image: torch.Tensor) -> torch.Tensor:
         """uint8 [B, H, W, 3] -> [B, 100]: the predictor's vector of the style image (center
         square at 256²); with `mirror`, the mean of it and of its mirror image's (steadier)."""
-        style = square_resize(style_image.permute(0, 3, 1, 2).float() / 255.0, 256)  # PREDICT_SIZE
-        return self.predictor.head(self.style_features(style))
+        return self.predictor.head(self.style_features(style_square(style_image)))
 
     def style_features(self, style: torch.Tensor) -> torch.Tensor:
         """The predictor head's inputs for style images [B, 3, 256, 256] in [0, 1]; with
@@ -429,6 +442,24 @@ class ServedArbitrary(OneAtATime):
             return self.predictor.pooled_and_map(style)[0]
         pooled = self.predictor.pooled_and_map(torch.cat([style, style.flip(-1)]))[0]
         return 0.5 * (pooled[: style.shape[0]] + pooled[style.shape[0] :])
+
+
+def style_square(style_image: torch.Tensor) -> torch.Tensor:
+    """uint8 style images [B, H, W, 3] -> their center squares [B, 3, 256, 256] in [0, 1]:
+    what the predictor sees."""
+    return square_resize(style_image.permute(0, 3, 1, 2).float() / 255.0, 256)  # PREDICT_SIZE
+
+
+def match_palette(styled: torch.Tensor, style: torch.Tensor, amount: float) -> torch.Tensor:
+    """Move each colour channel of `styled` [B, 3, H, W] in [0, 1] `amount` (0-1) of the way
+    to the mean and spread of `style`'s (Reinhard et al. 2001's colour transfer, in RGB): the
+    network draws the texture, this brings the style picture's palette."""
+    mean = styled.mean(dim=(2, 3), keepdim=True)
+    spread = styled.std(dim=(2, 3), unbiased=False, keepdim=True)
+    target_mean = style.mean(dim=(2, 3), keepdim=True)
+    target_spread = style.std(dim=(2, 3), unbiased=False, keepdim=True)
+    matched = (styled - mean) / (spread + 1e-3) * target_spread + target_mean
+    return (styled + amount * (matched - styled)).clamp(0.0, 1.0)
 
 
 def _config_json(config: object) -> str:
