@@ -547,10 +547,12 @@ def validate(
             f"a batch of {contract.max_batch_size} takes {latency_ms:.0f} ms, "
             f"over the budget of {budget_ms:g} ms",
         )
-    progress(f"ok   latency: {latency_ms:.0f} ms per batch of {contract.max_batch_size}")
+    size, precision = contract.max_batch_size, precision_name(options.autocast)
+    progress(f"ok   latency: {latency_ms:.0f} ms per batch of {size} in {precision}")
 
     quality = compare_quality(profile, model, metadata, live, options, progress)
     return {
+        "precision": precision_name(options.autocast),
         "latency_ms_batch": round(latency_ms, 1),
         "latency_budget_ms": budget_ms,
         "quality": quality,

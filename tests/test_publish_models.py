@@ -158,6 +158,7 @@ def test_validation_measures_quality_in_the_served_precision(model: str, tmp_pat
     served = ValidationOptions(autocast=torch.bfloat16)
     report = validate(profile, staging, live, served, progress=lambda line: None)
     candidate, baseline = report["quality"]["candidate"], report["quality"]["live"]
+    assert report["precision"] == "bfloat16"
     assert candidate["precision"] == baseline["precision"] == "bfloat16"
     assert candidate["value"] == baseline["value"]  # the same file, measured the same way
     scripted = torch.jit.load(str(staging / "model.pt")).eval()
