@@ -429,6 +429,7 @@ class ServedArbitrary(OneAtATime):
             )
         return to_pixels(styled, image, strength)
 
+    @torch.jit.export
     def style_vector(self, style_image: torch.Tensor) -> torch.Tensor:
         """uint8 [B, H, W, 3] -> [B, 100]: the predictor's vector of the style image (center
         square at 256²); with `mirror`, the mean of it and of its mirror image's (steadier)."""
