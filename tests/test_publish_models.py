@@ -133,13 +133,15 @@ def test_a_style_arbitrary_version_is_exported_with_a_palette(tmp_path: Path) ->
     """--palette is recorded and served; outside 0-1 it is refused at export."""
     profile, source = profile_for("style_arbitrary"), live_copy("style_arbitrary", tmp_path / "v")
     inputs = profile.example_inputs()
-    live = torch.jit.load(str(source / "model.pt"))
-    (tmp_path / "staging").mkdir()
-    profile.stage(source, tmp_path / "staging", {"palette": 0.4})
-    assert json.loads((tmp_path / "staging" / "metadata.json").read_text())["palette"] == 0.4
-    model = torch.jit.load(str(tmp_path / "staging" / "model.pt"))
-    assert model.palette == 0.4
-    outputs = [run_module(m, STYLE_ARBITRARY, inputs)["image"] for m in (model, live)]
+    outputs = []
+    for palette in (0.0, 0.7):
+        staging = tmp_path / f"staging-{palette}"
+        staging.mkdir()
+        profile.stage(source, staging, {"palette": palette})
+        assert json.loads((staging / "metadata.json").read_text())["palette"] == palette
+        model = torch.jit.load(str(staging / "model.pt"))
+        assert model.palette == palette
+        outputs.append(run_module(model, STYLE_ARBITRARY, inputs)["image"])
     assert not np.array_equal(*outputs)
     (tmp_path / "refused").mkdir()
     with pytest.raises(ValidationError, match="export.*palette must be between 0 and 1"):
