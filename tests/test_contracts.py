@@ -30,7 +30,8 @@ def test_config_matches_contract(name: str, variant: str) -> None:
             (t.name, model_config_pb2.DataType.Name(t.data_type), tuple(t.dims)) for t in tensors
         ]
         assert got == [(s.name, DTYPES[s.dtype], s.shape) for s in specs]
-    assert config.dynamic_batching.default_queue_policy.max_queue_size > 0
+    # A queue policy makes tritonserver 2.51 hold some requests ~500 ms (bench.queue_stalls).
+    assert not config.dynamic_batching.HasField("default_queue_policy")
 
 
 def test_default_config_has_no_device_kind() -> None:
