@@ -9,6 +9,7 @@ the models are ready, writes Triton's log to a file and stops cleanly. No torch 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -37,10 +38,14 @@ class TritonPorts:
     metrics: int = 0
 
     def fill_free(self) -> None:
-        """Pick free ports for the ones left at 0."""
-        for name in ("http", "grpc", "metrics"):
-            if not getattr(self, name):
-                setattr(self, name, free_port())
+        """Pick free ports for the ones left at 0, all different: each probe socket stays
+        bound until all are picked, so the kernel cannot hand out one port twice."""
+        with contextlib.ExitStack() as probes:
+            for name in ("http", "grpc", "metrics"):
+                if not getattr(self, name):
+                    sock = probes.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", 0))
+                    setattr(self, name, sock.getsockname()[1])
 
 
 def free_port() -> int:

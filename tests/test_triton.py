@@ -10,10 +10,11 @@ from tritonclient.utils import InferenceServerException
 
 from bot.inference import InferenceClient, InferenceError
 from bot.pipelines.imagine import imagine
+from deploy import triton as triton_module
 from deploy.backend.model import autocast_dtype, precision_name
 from deploy.contracts import latent_for_seed
 from deploy.repository import ModelRepository
-from deploy.triton import LocalTriton
+from deploy.triton import LocalTriton, TritonPorts
 from deploy.validation import served_autocast
 from tests.helpers import GAN_VERSION, MODEL_REPOSITORY, local_images
 
@@ -130,3 +131,32 @@ def test_triton_log_says_each_models_precision(triton: LocalTriton) -> None:
         precision = precision_name(served_autocast(repository, model))
         assert f'"{model}: runs in {precision}"' in log
     assert repository.parameters("style")["autocast"] == "bfloat16"
+
+
+class LowestFreePort:
+    """A stand-in for `socket.socket` whose kernel, like a busy one can, binds port 0 to the
+    lowest port not bound right now: a port probed and closed is handed out again."""
+
+    bound: set[int] = set()
+
+    def __enter__(self) -> "LowestFreePort":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        LowestFreePort.bound.discard(self.port)
+
+    def bind(self, address: tuple[str, int]) -> None:
+        self.port = min(set(range(40000, 40010)) - LowestFreePort.bound)
+        LowestFreePort.bound.add(self.port)
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+
+def test_free_ports_are_all_different(monkeypatch) -> None:
+    """HTTP and gRPC once got the same port and Triton refused to start (seen in CI)."""
+    monkeypatch.setattr(triton_module.socket, "socket", LowestFreePort)
+    ports = TritonPorts()
+    ports.fill_free()
+    assert len({ports.http, ports.grpc, ports.metrics}) == 3
+    assert LowestFreePort.bound == set()  # every probe was closed
