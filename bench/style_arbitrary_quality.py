@@ -97,9 +97,9 @@ def main() -> None:
     parser.add_argument("--palette", type=float, help="serve the models with this palette")
     args = parser.parse_args()
     settings = {
-        name: value
-        for name, value in (("work_side", args.work_side), ("palette", args.palette))
-        if value is not None
+        name: getattr(args, name)
+        for name in ("work_side", "palette")
+        if getattr(args, name) is not None
     }
     torch.set_num_threads(args.threads)
 

@@ -149,13 +149,9 @@ async def publish_command(args: argparse.Namespace, repository, fleet, argv: lis
         quality_images=args.quality_images,
         quality_data=args.quality_data,
         settings={
-            key: value
-            for key, value in (
-                ("work_side", args.work_side),
-                ("mirror", args.mirror),
-                ("palette", args.palette),
-            )
-            if value is not None
+            key: getattr(args, key)
+            for key in ("work_side", "mirror", "palette")
+            if getattr(args, key) is not None
         },
     )
     command = shlex.join(["atelier", "deploy", *argv])

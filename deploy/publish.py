@@ -26,9 +26,10 @@ import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
@@ -42,9 +43,6 @@ from deploy.validation import (
     validate,
 )
 from training.export import MODEL_FILE, git_commit, run_module
-
-if TYPE_CHECKING:
-    import torch
 
 
 @dataclass
@@ -145,8 +143,6 @@ async def smoke(
 ) -> None:
     """On every Triton: version `number` answers example inputs as the file does locally
     (in the served precision, `autocast`), and unversioned requests now reach it."""
-    import torch
-
     contract = profile.contract
     version_dir = repository.version(model, number).path
     inputs = profile.example_inputs(json.loads((version_dir / METADATA_FILE).read_text()))
