@@ -274,45 +274,56 @@ def test_a_batch_is_styled_one_image_at_a_time(arbitrary: bool) -> None:
 
 
 def test_a_wider_predictor_keeps_its_vectors_and_the_transformer(tmp_path: Path) -> None:
-    """--init with wider --predictor-widths, more --predictor-pooled-stages or
-    --predictor-pooled-std widens the
-    predictor (the same vectors to start); other stages start it afresh; the transformer is
-    kept either way."""
+    """--init with wider --predictor-widths, more --predictor-pooled-stages,
+    --predictor-pooled-std or more --predictor-gram-stages widens the predictor (the same
+    vectors to start); other stages, or Gram stages of other widths, start it afresh; the
+    transformer is kept either way."""
     from training.style.arbitrary import load_init
 
-    config = PredictorConfig(widths=(8, 8))
-    old = ServedArbitrary(StylePredictorNet(config), tiny_net(100, True))
-    path = tmp_path / "model.pt"
-    torch.jit.script(old.eval()).save(str(path))
-    styles = torch.rand(2, 3, 32, 32)
-    torch.manual_seed(1)
-    same = ServedArbitrary(StylePredictorNet(PredictorConfig(widths=(8, 8))), tiny_net(100, True))
-    load_init(same, path, config)
-    for key, value in old.state_dict().items():
-        torch.testing.assert_close(same.state_dict()[key], value)
-    for widths, pooled, std, kept in [
-        ((8, 16), 1, False, True),
-        ((12, 16), 1, False, True),
-        ((8, 8), 2, False, True),
-        ((12, 16), 2, False, True),
-        ((8, 8), 1, True, True),
-        ((12, 16), 2, True, True),
-        ((8, 8, 8), 1, False, False),
+    for config, cases in [
+        (
+            PredictorConfig(widths=(8, 8)),
+            [
+                ((8, 16), 1, False, 0, True),
+                ((12, 16), 1, False, 0, True),
+                ((8, 8), 2, False, 0, True),
+                ((12, 16), 2, False, 0, True),
+                ((8, 8), 1, True, 0, True),
+                ((12, 16), 2, True, 0, True),
+                ((8, 8), 1, False, 2, True),
+                ((12, 16), 2, True, 1, True),
+                ((8, 8, 8), 1, False, 0, False),
+            ],
+        ),
+        (
+            PredictorConfig(widths=(8, 8), gram_stages=1),
+            [((8, 16), 1, False, 2, True), ((12, 8), 1, False, 1, False)],
+        ),
     ]:
-        predictor = StylePredictorNet(PredictorConfig(widths, pooled_stages=pooled, pooled_std=std))
-        new = ServedArbitrary(predictor, tiny_net(100, True))
-        for p in new.net.parameters():
-            torch.nn.init.zeros_(p)
-        load_init(new, path, config)
-        for key, value in old.net.state_dict().items():
-            torch.testing.assert_close(new.net.state_dict()[key], value)
-        assert new.predictor.config.widths == widths
-        with torch.no_grad():
-            vectors = new.predictor.eval()(styles)
-            same_vectors = torch.allclose(vectors, old.predictor(styles), atol=1e-6)
-            torch.testing.assert_close(torch.jit.script(new.predictor)(styles), vectors)
-        assert same_vectors == kept, (widths, pooled, std)
-        assert parameter_count(new.predictor) > parameter_count(old.predictor)
+        old = ServedArbitrary(StylePredictorNet(config), tiny_net(100, True))
+        path = tmp_path / "model.pt"
+        torch.jit.script(old.eval()).save(str(path))
+        styles = torch.rand(2, 3, 32, 32)
+        torch.manual_seed(1)
+        same = ServedArbitrary(StylePredictorNet(config), tiny_net(100, True))
+        load_init(same, path, config)
+        for key, value in old.state_dict().items():
+            torch.testing.assert_close(same.state_dict()[key], value)
+        for widths, pooled, std, grams, kept in cases:
+            wider = PredictorConfig(widths, pooled_stages=pooled, pooled_std=std, gram_stages=grams)
+            new = ServedArbitrary(StylePredictorNet(wider), tiny_net(100, True))
+            for p in new.net.parameters():
+                torch.nn.init.zeros_(p)
+            load_init(new, path, config)
+            for key, value in old.net.state_dict().items():
+                torch.testing.assert_close(new.net.state_dict()[key], value)
+            assert new.predictor.config.widths == widths
+            with torch.no_grad():
+                vectors = new.predictor.eval()(styles)
+                same_vectors = torch.allclose(vectors, old.predictor(styles), atol=1e-6)
+                torch.testing.assert_close(torch.jit.script(new.predictor)(styles), vectors)
+            assert same_vectors == kept, (config, wider)
+            assert parameter_count(new.predictor) > parameter_count(old.predictor)
 
 
 def test_a_wider_transformer_computes_the_same_images_to_start(tmp_path: Path) -> None:
@@ -425,7 +436,8 @@ def test_fitting_the_head_brings_the_served_vectors_to_the_teachers() -> None:
     from training.style.head_fit import fit_head, vector_error
 
     torch.manual_seed(0)
-    predictor = StylePredictorNet(PredictorConfig(widths=(8, 16), pooled_stages=2, pooled_std=True))
+    config = PredictorConfig(widths=(8, 16), pooled_stages=2, pooled_std=True, gram_stages=1)
+    predictor = StylePredictorNet(config)
     served = ServedArbitrary(predictor, tiny_net(100, True))
     features = copy.deepcopy(predictor.features.state_dict())
     magenta = magenta_predictor()
@@ -772,13 +784,14 @@ def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "hinted" / "1" / "metadata.json").read_text())["local_weight"]
     with pytest.raises(SystemExit):
         train("refused", *init, "--only-transformer", "--local-weight", "1")
-    fit = ["--fit-head", "32", "--predictor-pooled-std"]
+    fit = ["--fit-head", "32", "--predictor-pooled-std", "--predictor-gram-stages", "1"]
     fitted = train("fitted", *init, *fit, "--epochs", "0")
     assert changed(first, fitted, "predictor.head") and not changed(first, fitted, "net.")
     assert not changed(first, fitted, "predictor.features")  # the head alone, no steps
     metadata = json.loads((tmp_path / "fitted" / "1" / "metadata.json").read_text())
     assert metadata["head_fit"]["samples"] == 32 and metadata["steps_total"] == 2
     assert metadata["predictor_config"]["pooled_std"]
+    assert metadata["predictor_config"]["gram_stages"] == 1
     with pytest.raises(SystemExit):
         train("nothing", *init, "--epochs", "0")
 

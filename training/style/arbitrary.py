@@ -345,7 +345,8 @@ def load_init(served: ServedArbitrary, path: Path, old: PredictorConfig) -> None
     """Load an exported model's weights (its predictor's config `old`). The transformer is
     kept, widened where `served.net` has more channels (`load_transformer`); a predictor
     with as many stages, none narrower, and no fewer pooled stages or statistics, is
-    widened (`widen_predictor`), and one of other stages starts afresh."""
+    widened (`widen_predictor`; its Gram stages keep their widths), and one of other stages
+    starts afresh."""
     state = torch.jit.load(str(path)).state_dict()
     load_transformer(served, _prefixed(state, "net."))
     new = served.predictor.config
@@ -354,12 +355,15 @@ def load_init(served: ServedArbitrary, path: Path, old: PredictorConfig) -> None
         return
     change = f"predictor widths {old.widths} -> {new.widths}, pooled stages "
     change += f"{old.pooled_stages} -> {new.pooled_stages}, pooled std "
-    change += f"{old.pooled_std} -> {new.pooled_std}"
+    change += f"{old.pooled_std} -> {new.pooled_std}, Gram stages "
+    change += f"{old.gram_stages} -> {new.gram_stages}"
     if (
         len(old.widths) == len(new.widths)
         and all(w <= n for w, n in zip(old.widths, new.widths, strict=True))
         and old.pooled_stages <= new.pooled_stages
         and old.pooled_parts <= new.pooled_parts
+        and old.gram_stages <= new.gram_stages
+        and old.widths[: old.gram_stages] == new.widths[: old.gram_stages]
     ):
         print(f"{change}: widened (the same vectors to start)")
         widen_predictor(served.predictor, _prefixed(state, "predictor."), old)
@@ -394,10 +398,12 @@ def widen_predictor(
 ) -> None:
     """Load a narrower predictor's `state` (config `old`) into `predictor` so that it
     computes the same vectors: the stages by `grow_into`, and the head's columns moved to
-    their new places (PredictorConfig.head_blocks); new channels and stages start at zero."""
+    their new places (PredictorConfig.head_blocks, gram_blocks); new channels, stages and
+    Gram stages start at zero. (`load_init` checks that Gram stages keep their widths.)"""
     grow_into(predictor, state)
     weights, head = state["head.weight"], predictor.head.weight
-    blocks = zip(old.head_blocks(), predictor.config.head_blocks(), strict=False)
+    new = predictor.config
+    blocks = zip(old.head_blocks(), new.head_blocks(), strict=False)
     with torch.no_grad():
         head.zero_()
         for (channels, column), (new_channels, new_column) in blocks:
@@ -405,6 +411,10 @@ def widen_predictor(
                 source = column + part * channels
                 target = new_column + part * new_channels
                 head[:, target : target + channels] = weights[:, source : source + channels]
+        grams = zip(old.gram_blocks(), new.gram_blocks(), strict=False)  # (new: more or as many)
+        for (channels, column), (_, new_column) in grams:
+            size = channels * (channels + 1) // 2
+            head[:, new_column : new_column + size] = weights[:, column : column + size]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -432,6 +442,14 @@ def main(argv: list[str] | None = None) -> int:
         "--predictor-pooled-std",
         action="store_true",
         help="the predictor's head also sees each pooled channel's standard deviation "
+        "(widens --init's; best followed by --fit-head)",
+    )
+    parser.add_argument(
+        "--predictor-gram-stages",
+        type=int,
+        default=PredictorConfig.gram_stages,
+        metavar="N",
+        help="the predictor's head also sees the channel Gram matrices of its first N stages "
         "(widens --init's; best followed by --fit-head)",
     )
     parser.add_argument(
@@ -521,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--local-weight trains the predictor: it cannot go with --only-transformer")
     if not 1 <= args.predictor_pooled_stages <= len(args.predictor_widths):
         parser.error(f"--predictor-pooled-stages must be 1 to {len(args.predictor_widths)}")
+    if not 0 <= args.predictor_gram_stages <= len(args.predictor_widths):
+        parser.error(f"--predictor-gram-stages must be 0 to {len(args.predictor_widths)}")
     if unknown := set(args.views) - set(VIEWS):
         parser.error(f"unknown --views {', '.join(sorted(unknown))}; known: {', '.join(VIEWS)}")
     command = "atelier train style-arbitrary " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -547,6 +567,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             args.predictor_widths,
             pooled_stages=args.predictor_pooled_stages,
             pooled_std=args.predictor_pooled_std,
+            gram_stages=args.predictor_gram_stages,
         )
     )
     config = StyleNetConfig(STYLE_DIM, args.half, args.quarter, args.blocks, True, args.detail)

@@ -200,6 +200,7 @@ class PredictorConfig:
     style_dim: int = STYLE_DIM
     pooled_stages: int = 1  # the last N stages' pooled features feed the head
     pooled_std: bool = False  # the head also sees each pooled channel's spatial std
+    gram_stages: int = 0  # the first N stages' channel Gram matrices also feed the head
 
     @classmethod
     def from_json(cls, config: dict) -> PredictorConfig:
@@ -221,18 +222,36 @@ class PredictorConfig:
             column += self.pooled_parts * channels
         return blocks
 
+    def gram_blocks(self) -> list[tuple[int, int]]:
+        """(channels, first column) of each Gram stage's block of head inputs, the first
+        stage first, after the pooled blocks; a block holds the upper triangle (diagonal
+        included, row by row) of the stage's channel Gram matrix."""
+        blocks, column = [], self.pooled_parts * sum(c for c, _ in self.head_blocks())
+        for channels in self.widths[: self.gram_stages]:
+            blocks.append((channels, column))
+            column += channels * (channels + 1) // 2
+        return blocks
+
+    def head_inputs(self) -> int:
+        """How many features the head sees: pooled statistics, then Gram entries."""
+        pooled = self.pooled_parts * sum(c for c, _ in self.head_blocks())
+        return pooled + sum(c * (c + 1) // 2 for c, _ in self.gram_blocks())
+
 
 class StylePredictorNet(nn.Module):
     """A small student of Magenta's style predictor: images [B, 3, H, W] in [0, 1]
     -> style vectors [B, 100]. Each stage: a stride-2 3x3 conv, then a depthwise-separable
     3x3 conv, batch norm and ReLU6. The last `pooled_stages` stages are mean- and
     max-pooled over space (texture statistics at several scales; with `pooled_std`, their
-    standard deviations too) into a linear head."""
+    standard deviations too) into a linear head; with `gram_stages`, the first stages'
+    channel Gram matrices too (Gatys et al. 2015's texture statistics)."""
 
     def __init__(self, config: PredictorConfig) -> None:
         super().__init__()
         if not 1 <= config.pooled_stages <= len(config.widths):
             raise ValueError(f"pooled_stages must be 1 to {len(config.widths)}")
+        if not 0 <= config.gram_stages <= len(config.widths):
+            raise ValueError(f"gram_stages must be 0 to {len(config.widths)}")
         self.config = config
         layers: list[nn.Module] = []
         c_in = 3
@@ -251,8 +270,11 @@ class StylePredictorNet(nn.Module):
         stages = range(len(config.widths) - config.pooled_stages, len(config.widths))
         self.pooled_after = [(s + 1) * LAYERS_PER_STAGE - 1 for s in stages]  # layer indices
         self.pooled_std = config.pooled_std
-        inputs = config.pooled_parts * sum(c for c, _ in config.head_blocks())
-        self.head = nn.Linear(inputs, config.style_dim)
+        gram_ends = config.gram_stages * LAYERS_PER_STAGE
+        self.gram_at = [
+            i < gram_ends and (i + 1) % LAYERS_PER_STAGE == 0 for i in range(len(layers))
+        ]
+        self.head = nn.Linear(config.head_inputs(), config.style_dim)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.vector_and_map(images)[0]
@@ -267,6 +289,7 @@ class StylePredictorNet(nn.Module):
         """The head's inputs [B, D] (PredictorConfig.head_blocks) and the last stage's map."""
         x = images * 2.0 - 1.0
         pooled: list[torch.Tensor] = []
+        grams: list[torch.Tensor] = []
         for i, layer in enumerate(self.features):
             x = layer(x)
             if i in self.pooled_after:
@@ -274,7 +297,20 @@ class StylePredictorNet(nn.Module):
                 if self.pooled_std:  # (the epsilon keeps a flat channel's gradient finite)
                     parts.append((x.var(dim=(2, 3), unbiased=False) + 1e-6).sqrt())
                 pooled.insert(0, torch.cat(parts, dim=1))
-        return torch.cat(pooled, dim=1), x
+            if self.gram_at[i]:  # the end of one of the first `gram_stages` stages
+                grams.append(gram_triangle(x))
+        return torch.cat(pooled + grams, dim=1), x
+
+
+def gram_triangle(x: torch.Tensor) -> torch.Tensor:
+    """[B, C, H, W] (ReLU6 outputs, >= 0) -> [B, C(C+1)/2]: the upper triangle of each
+    image's channel Gram matrix (channel products averaged over space), row by row, square
+    rooted: a linear head predicts Magenta's vectors better from the roots (held-back
+    vector error 1.000 against 1.009 for the products; on the eval styles 1.33 and 1.37)."""
+    flat = x.flatten(2)
+    gram = flat @ flat.transpose(1, 2) / flat.shape[2]
+    upper = torch.triu_indices(x.shape[1], x.shape[1], device=x.device)
+    return (gram[:, upper[0], upper[1]].clamp_min(0.0) + 1e-6).sqrt()  # (finite gradient)
 
 
 def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:
