@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.style.model import shrink_to, square_resize
+from training.style.model import channel_products, shrink_to, square_resize
 from training.style.teacher import CONTENT_FEATURE, PREDICT_SIZE, predictor
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -106,9 +106,7 @@ def loss_network(name: str, vgg_weights: Path | None = None) -> nn.Module:
 
 def gram(features: torch.Tensor) -> torch.Tensor:
     """Gram matrices [B, C, C] of features [B, C, H, W], normalised by C * H * W."""
-    b, c, h, w = features.shape
-    flat = features.reshape(b, c, h * w)
-    return flat @ flat.transpose(1, 2) / (c * h * w)
+    return channel_products(features) / features.shape[1]
 
 
 @dataclass

@@ -222,11 +222,15 @@ class PredictorConfig:
             column += self.pooled_parts * channels
         return blocks
 
+    def pooled_inputs(self) -> int:
+        """How many head inputs the pooled blocks take (they come first)."""
+        return self.pooled_parts * sum(self.widths[-self.pooled_stages :])
+
     def gram_blocks(self) -> list[tuple[int, int]]:
         """(channels, first column) of each Gram stage's block of head inputs, the first
         stage first, after the pooled blocks; a block holds the upper triangle (diagonal
         included, row by row) of the stage's channel Gram matrix."""
-        blocks, column = [], self.pooled_parts * sum(c for c, _ in self.head_blocks())
+        blocks, column = [], self.pooled_inputs()
         for channels in self.widths[: self.gram_stages]:
             blocks.append((channels, column))
             column += channels * (channels + 1) // 2
@@ -234,8 +238,7 @@ class PredictorConfig:
 
     def head_inputs(self) -> int:
         """How many features the head sees: pooled statistics, then Gram entries."""
-        pooled = self.pooled_parts * sum(c for c, _ in self.head_blocks())
-        return pooled + sum(c * (c + 1) // 2 for c, _ in self.gram_blocks())
+        return self.pooled_inputs() + sum(c * (c + 1) // 2 for c in self.widths[: self.gram_stages])
 
 
 class StylePredictorNet(nn.Module):
@@ -286,7 +289,8 @@ class StylePredictorNet(nn.Module):
         return self.head(pooled), last_map
 
     def pooled_and_map(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The head's inputs [B, D] (PredictorConfig.head_blocks) and the last stage's map."""
+        """The head's inputs [B, D] (PredictorConfig.head_blocks, then gram_blocks) and the
+        last stage's map."""
         x = images * 2.0 - 1.0
         pooled: list[torch.Tensor] = []
         grams: list[torch.Tensor] = []
@@ -302,15 +306,21 @@ class StylePredictorNet(nn.Module):
         return torch.cat(pooled + grams, dim=1), x
 
 
+def channel_products(features: torch.Tensor) -> torch.Tensor:
+    """[B, C, H, W] -> [B, C, C]: each pair of channels' product averaged over space (the
+    channel Gram matrix; the perceptual loss's `gram` divides it by C too)."""
+    flat = features.flatten(2)
+    return flat @ flat.transpose(1, 2) / flat.shape[2]
+
+
 def gram_triangle(x: torch.Tensor) -> torch.Tensor:
     """[B, C, H, W] (ReLU6 outputs, >= 0) -> [B, C(C+1)/2]: the upper triangle of each
-    image's channel Gram matrix (channel products averaged over space), row by row, square
-    rooted: a linear head predicts Magenta's vectors better from the roots (held-back
-    vector error 1.000 against 1.009 for the products; on the eval styles 1.33 and 1.37)."""
-    flat = x.flatten(2)
-    gram = flat @ flat.transpose(1, 2) / flat.shape[2]
+    image's `channel_products`, row by row, square rooted: a linear head predicts Magenta's
+    vectors better from the roots (held-back vector error 1.000 against 1.009 for the
+    products; on the eval styles 1.33 and 1.37)."""
     upper = torch.triu_indices(x.shape[1], x.shape[1], device=x.device)
-    return (gram[:, upper[0], upper[1]].clamp_min(0.0) + 1e-6).sqrt()  # (finite gradient)
+    products = channel_products(x)[:, upper[0], upper[1]]
+    return (products.clamp_min(0.0) + 1e-6).sqrt()  # (the epsilon: a finite gradient)
 
 
 def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:
