@@ -1,10 +1,18 @@
-"""Shared bits of the benchmarks: machine details and summary statistics."""
+"""Shared bits of the benchmarks: machine details, summary statistics, and timed Triton
+requests."""
 
 from __future__ import annotations
 
 import os
 import platform
 import statistics
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bot.inference import InferenceClient
 
 
 def cpuinfo(field: str) -> str:
@@ -49,3 +57,22 @@ def summary(seconds: list[float]) -> str:
     ms = sorted(s * 1000 for s in seconds)
     p90 = ms[min(len(ms) - 1, int(0.9 * len(ms)))]
     return f"median {statistics.median(ms):7.2f} ms  p90 {p90:7.2f} ms  (n={len(ms)})"
+
+
+async def request_ms(
+    client: InferenceClient,
+    model: str,
+    inputs: dict[str, np.ndarray],
+    requests: int,
+    warm_ups: int = 5,
+) -> list[float]:
+    """Client-side milliseconds of `requests` requests sent one at a time, after
+    `warm_ups` untimed ones."""
+    for _ in range(warm_ups):
+        await client.infer(model, inputs)
+    times = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        await client.infer(model, inputs)
+        times.append(1000 * (time.perf_counter() - started))
+    return times

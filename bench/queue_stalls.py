@@ -17,13 +17,13 @@ import argparse
 import asyncio
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import machine
+from bench.common import machine, request_ms
 from bot.inference import InferenceClient
+from bot.pipelines.style import style_names, style_weights
 from deploy.contracts import GAN_LATENT_DIM
 from deploy.triton import LocalTriton
 
@@ -53,24 +53,10 @@ async def example_inputs(client: InferenceClient, model: str) -> dict[str, np.nd
     if model == "gan":
         z = rng.standard_normal((1, GAN_LATENT_DIM)).astype(np.float32)
         return {"z": z, "truncation": np.ones((1, 1), np.float32)}
-    styles = (await client.model_parameters("style"))["styles"].split(",")
-    weights = np.zeros((1, len(styles)), np.float32)
-    weights[0, 0] = 1.0
+    names = await style_names(client)
+    weights = style_weights(names, names[0])[None]
     image = rng.integers(0, 256, (1, 256, 256, 3), dtype=np.uint8)
     return {"image": image, "style_weights": weights, "strength": np.ones((1, 1), np.float32)}
-
-
-async def milliseconds(client: InferenceClient, model: str, requests: int) -> list[float]:
-    """Client-side ms of `requests` requests sent one at a time, after 5 warm-ups."""
-    inputs = await example_inputs(client, model)
-    for _ in range(5):
-        await client.infer(model, inputs)
-    times = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        await client.infer(model, inputs)
-        times.append(1000 * (time.perf_counter() - started))
-    return times
 
 
 async def measure(models: list[str], requests: int, policy: bool) -> dict[str, list[float]]:
@@ -81,7 +67,11 @@ async def measure(models: list[str], requests: int, policy: bool) -> dict[str, l
         client = InferenceClient(triton.grpc_url, timeout_s=120)
         await client.open()
         try:
-            return {model: await milliseconds(client, model, requests) for model in models}
+            times = {}
+            for model in models:
+                inputs = await example_inputs(client, model)
+                times[model] = await request_ms(client, model, inputs, requests)
+            return times
         finally:
             await client.close()
             await triton.stop()

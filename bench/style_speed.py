@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import int8_caveat, machine
+from bench.common import int8_caveat, machine, request_ms
+from bot.pipelines.style import style_names, style_weights
 from deploy.backend.model import precision_name
 from deploy.contracts import STYLE, STYLE_ARBITRARY
 from deploy.repository import ModelRepository
@@ -85,8 +86,7 @@ class Atelier:
         return precision_name(self.autocast[name])
 
     def named(self, image: np.ndarray, name: str) -> np.ndarray:
-        weights = np.zeros((1, len(self.names)), np.float32)
-        weights[0, self.names.index(name)] = 1.0
+        weights = style_weights(self.names, name)[None]
         inputs = {"image": image[None].copy(), "style_weights": weights, "strength": ONE}
         return run_module(self.style, STYLE, inputs, self.autocast[STYLE.name])["image"][0]
 
@@ -175,14 +175,7 @@ async def triton_times(
     from bot.stack import start_triton
 
     async def median_ms(model: str, inputs: dict[str, np.ndarray]) -> float:
-        for _ in range(WARM_UP):
-            await client.infer(model, inputs)
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            await client.infer(model, inputs)
-            times.append(time.perf_counter() - started)
-        return statistics.median(times)
+        return statistics.median(await request_ms(client, model, inputs, repeats, WARM_UP))
 
     with tempfile.TemporaryDirectory() as state:
         settings = Settings(state_dir=Path(state), model_repository=REPOSITORY)
@@ -190,9 +183,7 @@ async def triton_times(
         client = InferenceClient(triton.grpc_url, timeout_s=120)
         await client.open()
         try:
-            styles = (await client.model_parameters("style"))["styles"].split(",")
-            weights = np.zeros((1, len(styles)), np.float32)
-            weights[0, styles.index(name)] = 1.0
+            weights = style_weights(await style_names(client), name)[None]
             strength = np.ones((1, 1), np.float32)
             results = {}
             for size, images in photos.items():
@@ -203,10 +194,7 @@ async def triton_times(
                     arbitrary.append(
                         await median_ms("style_arbitrary", {**common, "style_image": style[None]})
                     )
-                results[size] = (
-                    1000 * statistics.median(named),
-                    1000 * statistics.median(arbitrary),
-                )
+                results[size] = (statistics.median(named), statistics.median(arbitrary))
             return results
         finally:
             await client.close()
