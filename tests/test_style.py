@@ -784,6 +784,13 @@ def test_arbitrary_training_can_train_one_half_alone(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "hinted" / "1" / "metadata.json").read_text())["local_weight"]
     with pytest.raises(SystemExit):
         train("refused", *init, "--only-transformer", "--local-weight", "1")
+    as_served = train("as-served", *init, "--only-predictor", "--as-served")
+    assert changed(first, as_served, "predictor.") and not changed(first, as_served, "net.")
+    running = [k for k in first if k.startswith("predictor.") and "running_" in k]
+    assert running and all(torch.equal(first[k], as_served[k]) for k in running)
+    assert json.loads((tmp_path / "as-served" / "1" / "metadata.json").read_text())["as_served"]
+    with pytest.raises(SystemExit):
+        train("refused", *init, "--as-served", "--local-weight", "1")
     fit = ["--fit-head", "32", "--predictor-pooled-std", "--predictor-gram-stages", "1"]
     fitted = train("fitted", *init, *fit, "--epochs", "0")
     assert changed(first, fitted, "predictor.head") and not changed(first, fitted, "net.")
@@ -849,6 +856,28 @@ def test_the_local_hint_teaches_the_predictor_each_region(arbitrary_losses) -> N
     assert losses[-1] < 0.8 * losses[0]
     expected = F.mse_loss(predicted, vectors).detach()
     assert float(parts["predict"].detach()) == pytest.approx(float(expected))
+
+
+def test_as_served_the_predictor_learns_the_vectors_it_serves(arbitrary_losses) -> None:
+    """--as-served: the loss is on the vectors `ServedArbitrary` serves (the mirror mean),
+    its gradient reaches the features, and batch norm keeps its running statistics."""
+    from training.style.arbitrary import predictor_losses
+
+    student, net, *_, styles, _, vectors = arbitrary_losses
+    student = copy.deepcopy(student).eval()
+    served = ServedArbitrary(student, net, 256, mirror=True)
+    norms = [m for m in student.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms
+    before = [m.running_mean.clone() for m in norms]
+    predicted, parts, targets = predictor_losses(student, magenta_predictor(), styles, None, served)
+    parts["predict"].backward()
+    mirrored = 0.5 * (student(styles) + student(styles.flip(-1)))
+    torch.testing.assert_close(predicted, mirrored, atol=1e-5, rtol=0)
+    assert not torch.allclose(predicted, student(styles), atol=1e-4)
+    assert student.features[0].weight.grad.abs().sum() > 0
+    for norm, mean in zip(norms, before, strict=True):
+        torch.testing.assert_close(norm.running_mean, mean, atol=0, rtol=0)
+    torch.testing.assert_close(targets, vectors, atol=1e-4, rtol=0)
 
 
 def test_the_vector_loss_can_aim_at_the_style_image(arbitrary_losses) -> None:

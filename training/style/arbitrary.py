@@ -299,13 +299,19 @@ def predictor_losses(
     magenta: torch.nn.Module,
     styles: torch.Tensor,
     hint: LocalHint | None = None,
+    served: ServedArbitrary | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     """The student's vectors of `styles`, its losses (MSE to the teacher's vectors,
-    `predict`, and with a `hint` to its local vectors, `local`) and the teacher's vectors."""
+    `predict`, and with a `hint` to its local vectors, `local`) and the teacher's vectors.
+    With `served` (--as-served), the student's vectors are those `served` gives: with its
+    mirror, the mean of each style image's and its mirror image's vectors."""
     parts = {}
     if hint is None:
         vectors = magenta.vectors(styles)
-        predicted = student(styles)
+        if served is None:
+            predicted = student(styles)
+        else:
+            predicted = served.predictor.head(served.style_features(styles))
     else:
         local = magenta.local_vectors(styles)
         predicted, last_map = student.vector_and_map(styles)
@@ -505,6 +511,13 @@ def main(argv: list[str] | None = None) -> int:
         help="weight of the local-vector hint (LocalHint): the predictor also learns the "
         "teacher's vector of each region of the style image, not only of the whole",
     )
+    parser.add_argument(
+        "--as-served",
+        action="store_true",
+        help="train the predictor as it serves: batch norm on its running statistics "
+        "(frozen, as --fit-head fits the head) and, with mirror, the mean of the vectors of "
+        "each style image and its mirror image",
+    )
     only = parser.add_mutually_exclusive_group()
     only.add_argument(
         "--only-predictor",
@@ -537,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--end-to-end trains the transformer: it cannot go with --only-predictor")
     if args.local_weight and args.only_transformer:
         parser.error("--local-weight trains the predictor: it cannot go with --only-transformer")
+    if args.as_served and args.local_weight:
+        parser.error("--as-served takes the served vectors, which have no local hint")
     if not 1 <= args.predictor_pooled_stages <= len(args.predictor_widths):
         parser.error(f"--predictor-pooled-stages must be 1 to {len(args.predictor_widths)}")
     if not 0 <= args.predictor_gram_stages <= len(args.predictor_widths):
@@ -621,13 +636,16 @@ def run(args: argparse.Namespace, command: str) -> int:
     sheet_path.parent.mkdir(parents=True, exist_ok=True)
     started, step, history, metrics = time.time(), 0, [], {}
     for epoch in range(1, args.epochs + 1) if args.epochs else [0]:  # 0: fit the head only
-        student.train(not args.only_transformer), net.train()
+        student.train(not (args.only_transformer or args.as_served)), net.train()
         steps = args.steps if epoch else 0
         bar = tqdm(range(steps), desc=f"epoch {epoch}/{args.epochs}", unit="step")
         for _ in bar:
             styles = sampler.batch(args.batch, args.size, rng)
             with torch.set_grad_enabled(not args.only_transformer):
-                predicted, parts, vectors = predictor_losses(student, magenta, styles, hint)
+                as_served = served if args.as_served else None
+                predicted, parts, vectors = predictor_losses(
+                    student, magenta, styles, hint, as_served
+                )
             total_loss = 0.0 if args.only_transformer else parts["predict"]
             if hint is not None:
                 total_loss = total_loss + args.local_weight * parts["local"]
@@ -670,6 +688,7 @@ def run(args: argparse.Namespace, command: str) -> int:
             "end_to_end": args.end_to_end,
             "vector_target": args.vector_target,
             "local_weight": args.local_weight,
+            "as_served": args.as_served,
             "head_fit": asdict(head_fit) if head_fit else None,
             "emoji_grids": args.emoji,
             "style_dirs": args.style_dir,
