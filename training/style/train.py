@@ -468,7 +468,8 @@ def run(args: argparse.Namespace, command: str) -> int:
         f"network: {parameter_count(net):,} parameters; photos: {len(train_photos)} train, "
         f"{len(held_out)} held out"
     )
-    styles = Styles(sources, loss, list(train_photos.values()), args.size)
+    pool = list(train_photos.values())
+    styles = Styles(sources, loss, pool, args.size)
     if args.eval:
         metrics = evaluate(net, styles, held_out)
         print(json.dumps({"metrics": metrics, "mean": summarize(metrics)}, indent=2))
@@ -489,7 +490,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         bar = tqdm(range(args.steps), desc=f"epoch {epoch}/{args.epochs}", unit="step")
         for _ in bar:
             side = content_side(args, rng)
-            content = random_crops(list(train_photos.values()), args.batch, side, rng)
+            content = random_crops(pool, args.batch, side, rng)
             index = torch.from_numpy(rng.integers(len(sources), size=args.batch))
             parts = train_step(net, styles, loss, content, index, optimizer, args.distil)
             schedule.step()
