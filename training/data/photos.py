@@ -86,6 +86,23 @@ def all_photos(folders: tuple[Path, ...] = ()) -> list[Photo]:
     return photos
 
 
+def held_out_files(photos: list[Photo]) -> frozenset[Path]:
+    """Every file of the held-out photos among `photos`, at each size the package ships:
+    all of a held-out Plasma wallpaper's folder, and MATE's `NAME_WxH` files beside
+    `NAME`. Nothing here may be trained on, as a --style-dir picture either."""
+    files = set()
+    for photo in photos:
+        if photo.name not in HELD_OUT:
+            continue
+        path = Path(photo.path).resolve()
+        if photo.name.startswith("plasma/"):  # <wallpaper>/contents/images*/<size>.<ext>
+            files |= {f.resolve() for f in path.parents[2].rglob("*") if is_image(f)}
+        else:
+            stem = path.stem.split("_")[0]
+            files |= {f.resolve() for f in path.parent.iterdir() if f.stem.split("_")[0] == stem}
+    return frozenset(files)
+
+
 def load_rgb(path: Path, max_side: int) -> np.ndarray:
     """An image file as uint8 RGB, alpha on white, short side scaled down to max_side."""
     with Image.open(path) as image:

@@ -47,7 +47,15 @@ from tqdm import tqdm
 
 from deploy.contracts import STYLE_ARBITRARY
 from training.data.hashing import named_arrays_hash
-from training.data.photos import Photo, all_photos, is_image, load_photos, load_rgb, split
+from training.data.photos import (
+    Photo,
+    all_photos,
+    held_out_files,
+    is_image,
+    load_photos,
+    load_rgb,
+    split,
+)
 from training.export import CHECKPOINT_FILE, lineage, save_checkpoint
 from training.style.head_fit import fit_head
 from training.style.losses import StyleLoss, StyleTarget, loss_network
@@ -133,21 +141,28 @@ def emoji_sheets(
     return sheets
 
 
-def folder_styles(spec: str, seed: int = 0, min_side: int = 256) -> dict[str, np.ndarray]:
+def folder_styles(
+    spec: str, seed: int = 0, min_side: int = 256, held_out: frozenset[Path] = frozenset()
+) -> dict[str, np.ndarray]:
     """Style images from `DIR` or `DIR:N`: the folder's image files (recursively) whose short
     side is at least `min_side` (smaller ones would be blurred up to the crop), or a seeded
     pick of N of them; path -> uint8 RGB (alpha on white), short side at most 512.
-    Unreadable files and decompression bombs are skipped."""
+    Unreadable files, decompression bombs and the `held_out` files (the evaluation
+    photos: `held_out_files`) are skipped."""
     folder, _, count = spec.partition(":")
-    photos = []
+    photos, skipped = [], 0
     for path in sorted(Path(folder).rglob("*")):
         try:
-            if is_image(path):
+            if is_image(path) and path.resolve() in held_out:
+                skipped += 1
+            elif is_image(path):
                 with Image.open(path) as image:  # reads the header only
                     if min(image.size) >= min_side:
                         photos.append(Photo(str(path), path))
         except (OSError, Image.DecompressionBombError) as error:
             print(f"--style-dir: skipped {path}: {error}")
+    if skipped:
+        print(f"--style-dir {folder}: skipped {skipped} files of held-out photos")
     if count and int(count) < len(photos):
         picks = np.random.default_rng(seed).choice(len(photos), int(count), replace=False)
         photos = [photos[i] for i in sorted(picks)]
@@ -567,7 +582,8 @@ def run(args: argparse.Namespace, command: str) -> int:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    photos = load_photos(all_photos(tuple(args.photos)))
+    photo_files = all_photos(tuple(args.photos))
+    photos = load_photos(photo_files)
     train_photos, held_out = split(photos)
     pool = list(train_photos.values())
     eval_styles = style_images(photos)
@@ -601,7 +617,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         pool_styles += emoji_sheets(load_emoji(128).images, args.emoji, args.seed)
     art = {}
     for spec in args.style_dir:
-        art |= folder_styles(spec, args.seed)
+        art |= folder_styles(spec, args.seed, held_out=held_out_files(photo_files))
     pool_styles += list(art.values())
     art_sha256 = named_arrays_hash(art) if art else None
     print(
