@@ -153,12 +153,14 @@ def folder_styles(
     photos, skipped = [], 0
     for path in sorted(Path(folder).rglob("*")):
         try:
-            if is_image(path) and path.resolve() in held_out:
+            if not is_image(path):
+                continue
+            if path.resolve() in held_out:
                 skipped += 1
-            elif is_image(path):
-                with Image.open(path) as image:  # reads the header only
-                    if min(image.size) >= min_side:
-                        photos.append(Photo(str(path), path))
+                continue
+            with Image.open(path) as image:  # reads the header only
+                if min(image.size) >= min_side:
+                    photos.append(Photo(str(path), path))
         except (OSError, Image.DecompressionBombError) as error:
             print(f"--style-dir: skipped {path}: {error}")
     if skipped:
@@ -615,9 +617,9 @@ def run(args: argparse.Namespace, command: str) -> int:
         from training.data.emoji import load_emoji
 
         pool_styles += emoji_sheets(load_emoji(128).images, args.emoji, args.seed)
-    art = {}
+    art, never = {}, held_out_files(photo_files)
     for spec in args.style_dir:
-        art |= folder_styles(spec, args.seed, held_out=held_out_files(photo_files))
+        art |= folder_styles(spec, args.seed, held_out=never)
     pool_styles += list(art.values())
     art_sha256 = named_arrays_hash(art) if art else None
     print(
@@ -651,6 +653,7 @@ def run(args: argparse.Namespace, command: str) -> int:
     sheet_path = args.sheet or args.out.parent / "styles.png"
     sheet_path.parent.mkdir(parents=True, exist_ok=True)
     started, step, history, metrics = time.time(), 0, [], {}
+    as_served = served if args.as_served else None
     for epoch in range(1, args.epochs + 1) if args.epochs else [0]:  # 0: fit the head only
         student.train(not (args.only_transformer or args.as_served)), net.train()
         steps = args.steps if epoch else 0
@@ -658,7 +661,6 @@ def run(args: argparse.Namespace, command: str) -> int:
         for _ in bar:
             styles = sampler.batch(args.batch, args.size, rng)
             with torch.set_grad_enabled(not args.only_transformer):
-                as_served = served if args.as_served else None
                 predicted, parts, vectors = predictor_losses(
                     student, magenta, styles, hint, as_served
                 )
